@@ -164,6 +164,11 @@ func (ev *Event) fillGitHubPull(p *ghPullRequestEvent) error {
 	if ev.MergeCommitSHA, err = normalizeSHA("merge_commit_sha", pr.MergeCommitSHA, false); err != nil {
 		return err
 	}
+	if !pr.Merged {
+		// Before a merge GitHub fills merge_commit_sha with a test merge
+		// that never lands; do not pass it on.
+		ev.MergeCommitSHA = ""
+	}
 	ev.setText(pr.Title, pr.Body)
 	return nil
 }
