@@ -185,7 +185,9 @@ func activeSite(st *planState) (string, error) {
 	claims := map[string][]string{} // site -> "file (Placement name)" that make it active
 	var inactive []string
 	var problems []string
-	where := func(p *placementDoc) string { return fmt.Sprintf("%s (%s %s)", p.file.path, p.ref.EffectiveKind(), p.ref.Name) }
+	where := func(p *placementDoc) string {
+		return fmt.Sprintf("%s (%s %s)", p.file.path, p.ref.EffectiveKind(), p.ref.Name)
+	}
 	for _, p := range st.placements {
 		site, ok := siteOf(spec, p.value)
 		if !ok {
