@@ -198,6 +198,66 @@ func TestSeed004Plan(t *testing.T) {
 	assertContains(t, root, "app/overlays/secondary/kustomization.yaml", "  - |-\n    apiVersion: apps/v1\n") // inline SMP
 }
 
+func TestSingleRenders(t *testing.T) {
+	maps, warnings := renderAll(t, repoDir("single"))
+	assert.Equal(t, []string{
+		"app/base", "app/overlays/east", "app/overlays/west", "hub",
+		"reports/base", "reports/overlays/east", "reports/overlays/west",
+	}, keys(maps))
+	for d, w := range warnings {
+		assert.Empty(t, w, "%s: modern kustomize must not warn", d)
+	}
+	for _, site := range []string{"east", "west"} {
+		m := maps["app/overlays/"+site]
+		assert.Equal(t, map[string]int{"VirtualMachine": 1, "Deployment": 1, "Service": 2, "NetworkPolicy": 2}, kinds(m), site)
+		for _, r := range m.Resources() {
+			assert.Equal(t, "shop-prod", r.GetNamespace(), r.CurId().String())
+			assert.Equal(t, site, r.GetLabels()["example.com/site"], r.CurId().String())
+			assert.Equal(t, "shop", r.GetLabels()["app.kubernetes.io/part-of"], r.CurId().String())
+		}
+		assert.Equal(t, site, field(t, m, "Deployment", "storefront", "spec.template.spec.containers[name=storefront].env[name=SITE].value"))
+		assert.Equal(t, "ghcr.io/example/storefront:2.8.1", field(t, m, "Deployment", "storefront", "spec.template.spec.containers[0].image"))
+		assert.Equal(t, "ceph-rbd-"+site, field(t, m, "VirtualMachine", "catalog-db", "spec.dataVolumeTemplates[1].spec.storage.storageClassName"))
+
+		r := maps["reports/overlays/"+site]
+		assert.Equal(t, map[string]int{"CronJob": 1, "ConfigMap": 1}, kinds(r), site)
+		assert.Equal(t, "s3://reports-"+site, field(t, r, "CronJob", "sales-report", "spec.jobTemplate.spec.template.spec.containers[0].env[name=REPORT_BUCKET].value"))
+	}
+	assert.Equal(t, "3", field(t, maps["app/overlays/east"], "Deployment", "storefront", "spec.replicas"))
+	assert.Equal(t, "2", field(t, maps["app/overlays/west"], "Deployment", "storefront", "spec.replicas"))
+	assert.Equal(t, map[string]int{"ManagedClusterSet": 1, "ManagedClusterSetBinding": 1, "Placement": 1, "ApplicationSet": 2, "DNSEndpoint": 1}, kinds(maps["hub"]))
+}
+
+func TestSinglePlan(t *testing.T) {
+	root := repoDir("single")
+	p := decodePlan(t, planFile("single"))
+	c := checkPlan(t, root, p)
+	assert.Equal(t, "east", c.ActiveSite)
+	assert.Equal(t, map[string]string{"shop": "matchLabels"}, c.SelectorForms)
+	assert.Empty(t, p.Spec.Placements[0].Site, "the placement follows the active site")
+	assert.Equal(t, []string{"app/overlays/east", "app/overlays/west", "reports/overlays/east", "reports/overlays/west"}, c.OverlaysByPlan)
+	require.Len(t, p.Spec.Switches, 1)
+	assert.Equal(t, map[string]string{"east": "203.0.113.10", "west": "198.51.100.20"}, p.Spec.Switches[0].Values)
+
+	// The multi-source ApplicationSet: one entry is the overlay, the other a
+	// path in another repository that no failover touches.
+	shop := findObject(t, filepath.Join(root, "hub/shop.yaml"), "ApplicationSet", "shop")
+	assert.Equal(t, []string{"app/overlays/east", "config/shop"}, appSetPaths(t, shop))
+	// The Placement and the ApplicationSet share the name "shop" in one file.
+	docs := objectsIn(t, filepath.Join(root, "hub/shop.yaml"))
+	require.Len(t, docs, 2)
+	assert.Equal(t, []string{"Placement", "ApplicationSet"}, []string{docs[0].GetKind(), docs[1].GetKind()})
+	assert.Equal(t, docs[0].GetName(), docs[1].GetName())
+
+	// The formatting a byte-preserving rewrite must keep (see docs/fixtures.md).
+	assertContains(t, root, "hub/shop.yaml", "# A failover moves the Placement to the other site and swaps the overlay path.\n---\napiVersion:")
+	assertContains(t, root, "hub/shop.yaml", "            # east-1 or west-1; \"nowhere\" parks the application\n            topology.example.com/site: 'east-1'\n")
+	assertContains(t, root, "hub/shop.yaml", "      name: \"shop-{{ .name }}\"\n")
+	assertContains(t, root, "hub/dns.yaml", "    # ingress VIP of the active site: east 203.0.113.10, west 198.51.100.20\n    - 203.0.113.10\n")
+	_, err := os.Stat(filepath.Join(root, "app/overlays/west/kustomization.yml"))
+	assert.NoError(t, err, "west's kustomization file is named kustomization.yml on purpose")
+}
+
 // TestPlansNameOnlyExistingPaths guards the plans against drifting from the
 // fixtures: every plan in testdata/plans is checked against its repository.
 func TestPlansNameOnlyExistingPaths(t *testing.T) {
@@ -217,6 +277,7 @@ func TestPlansNameOnlyExistingPaths(t *testing.T) {
 // planRepos maps each plan of testdata/plans to the repository it describes.
 var planRepos = map[string]string{
 	"seed004": "seed004",
+	"single":  "single",
 }
 
 func assertContains(t *testing.T, root, file, want string) {
