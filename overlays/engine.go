@@ -290,7 +290,7 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 	}
 	checks := []Check{
 		{Name: "render-before", OK: true, Message: fmt.Sprintf("%d overlays and kustomizations render before the change", len(before))},
-		{Name: "render-after", OK: true, Message: fmt.Sprintf("%d render after it (%d unaffected, not rebuilt)", len(before), len(before)-len(after))},
+		{Name: "render-after", OK: true, Message: fmt.Sprintf("%d render after it (%d rebuilt; %d do not read any changed file)", len(before), len(after), len(before)-len(after))},
 	}
 	if req.moves() {
 		checks = append(checks, Check{Name: "one-site-active", OK: true, Message: fmt.Sprintf("exactly one site active after the change: %s", req.Target)})

@@ -227,5 +227,9 @@ func renderError(r *rendered, when string) error {
 	if errors.As(r.err, &pe) && errors.Is(r.err, fs.ErrNotExist) {
 		msg = fmt.Sprintf("%s does not exist", pe.Path)
 	}
-	return fileErr(ErrRender, r.dir, 0, "", "%s (%s render, %s): %s", "cannot build the overlay", r.kind, when, msg)
+	what := "kustomize build failed"
+	if r.kind != sourceKustomize {
+		what = "manifests do not parse"
+	}
+	return fileErr(ErrRender, r.dir, 0, "", "%s %s: %s", what, when, msg)
 }

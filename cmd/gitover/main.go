@@ -1,0 +1,18 @@
+// Command gitover is the GitOps-native disaster-recovery CLI and controller.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gitover/gitover/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Execute(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
