@@ -258,6 +258,81 @@ func TestSinglePlan(t *testing.T) {
 	assert.NoError(t, err, "west's kustomization file is named kustomization.yml on purpose")
 }
 
+func TestDemoRenders(t *testing.T) {
+	maps, warnings := renderAll(t, repoDir("demo"))
+	assert.Equal(t, []string{"app/base", "app/overlays/primary", "app/overlays/secondary", "hub/common", "hub/dual", "hub/single"}, keys(maps))
+	for d, w := range warnings {
+		assert.Empty(t, w, d)
+	}
+	for _, site := range []string{"primary", "secondary"} {
+		m := maps["app/overlays/"+site]
+		assert.Equal(t, map[string]int{"VirtualMachine": 1, "Deployment": 1, "Service": 1, "ConfigMap": 1}, kinds(m), site)
+		for _, r := range m.Resources() {
+			assert.Equal(t, "shop", r.GetNamespace(), r.CurId().String())
+			assert.Equal(t, site, r.GetLabels()["demo.example.com/site"], r.CurId().String())
+		}
+		assert.Equal(t, site, field(t, m, "ConfigMap", "shop-site", "data.SITE"), "name without hash suffix: the Deployment's envFrom refers to it")
+		assert.Equal(t, "shop-db-data", field(t, m, "VirtualMachine", "shop-db", "spec.template.spec.volumes[name=data].dataVolume.name"))
+		assert.Equal(t, "docker.io/library/busybox:1.36.1", field(t, m, "Deployment", "shop-web", "spec.template.spec.containers[0].image"))
+	}
+	assert.Equal(t, map[string]int{"ManagedClusterSet": 1, "ManagedClusterSetBinding": 1, "Placement": 1, "ApplicationSet": 1}, kinds(maps["hub/single"]))
+	assert.Equal(t, map[string]int{"ManagedClusterSet": 1, "ManagedClusterSetBinding": 1, "Placement": 2, "ApplicationSet": 2}, kinds(maps["hub/dual"]))
+	for _, hub := range []string{"hub/single", "hub/dual"} {
+		for _, r := range maps[hub].Resources() {
+			if r.GetKind() == "ManagedClusterSet" {
+				continue // cluster-scoped
+			}
+			assert.Equal(t, "argocd", r.GetNamespace(), "%s: %s", hub, r.CurId())
+			if r.GetKind() != "ApplicationSet" {
+				continue
+			}
+			for path, want := range map[string]string{
+				"spec.template.metadata.name":                             "shop-{{name}}",
+				"spec.template.spec.source.repoURL":                       "https://git.example.com/gitover/demo.git",
+				"spec.template.spec.source.targetRevision":                "main",
+				"spec.template.spec.destination.namespace":                "shop",
+				"spec.generators[0].clusterDecisionResource.configMapRef": "acm-placement",
+			} {
+				assert.Equal(t, want, field(t, maps[hub], "ApplicationSet", r.GetName(), path), "%s: %s %s", hub, r.GetName(), path)
+			}
+		}
+	}
+}
+
+func TestDemoPlans(t *testing.T) {
+	root := repoDir("demo")
+	for plan, want := range map[string]struct {
+		placements int
+		overlays   bool
+	}{
+		"demo-single": {1, true},
+		"demo-dual":   {2, false},
+	} {
+		t.Run(plan, func(t *testing.T) {
+			p := decodePlan(t, planFile(plan))
+			assert.Equal(t, "shop", p.Name)
+			assert.Equal(t, "main", p.Spec.Git.Branch)
+			assert.Equal(t, "argocd", p.Spec.ArgoCD.Namespace)
+			assert.Equal(t, "hub", p.Spec.ArgoCD.HubApplication)
+			assert.True(t, p.Spec.DiskProtection.Enabled)
+			assert.Len(t, p.Spec.Placements, want.placements)
+			c := checkPlan(t, root, p)
+			assert.Equal(t, "dr1", c.ActiveSite)
+			assert.Equal(t, []string{"app/overlays/primary", "app/overlays/secondary"}, c.OverlaysByPlan)
+			for _, as := range p.Spec.ApplicationSets {
+				assert.Equal(t, want.overlays, len(as.Overlays) > 0, as.Name)
+			}
+		})
+	}
+	// The bootstrap Applications point at the two hub folders.
+	for _, topo := range []string{"single", "dual"} {
+		app := findObject(t, filepath.Join(root, "bootstrap/hub-application-"+topo+".yaml"), "Application", "hub")
+		path, err := app.GetString("spec.source.path")
+		require.NoError(t, err)
+		assert.Equal(t, "hub/"+topo, path)
+	}
+}
+
 // TestPlansNameOnlyExistingPaths guards the plans against drifting from the
 // fixtures: every plan in testdata/plans is checked against its repository.
 func TestPlansNameOnlyExistingPaths(t *testing.T) {
@@ -274,10 +349,51 @@ func TestPlansNameOnlyExistingPaths(t *testing.T) {
 	}
 }
 
+// TestPlansFailOverAndBack flips a copy of each fixture to the other site the
+// way the plan describes (placements, overlays, switches) and back: each state
+// is consistent with exactly the expected site, and the round trip restores
+// every file's content (modulo formatting, which this naive flip rewrites).
+func TestPlansFailOverAndBack(t *testing.T) {
+	for plan, repo := range planRepos {
+		t.Run(plan, func(t *testing.T) {
+			p := decodePlan(t, planFile(plan))
+			dir := t.TempDir()
+			copyTree(t, repoDir(repo), dir)
+			first := checkPlan(t, dir, p).ActiveSite
+			other := p.Spec.Clusters.Sites[0].Name
+			if other == first {
+				other = p.Spec.Clusters.Sites[1].Name
+			}
+			flipTo(t, dir, p, first, other)
+			assert.Equal(t, other, checkPlan(t, dir, p).ActiveSite)
+			flipTo(t, dir, p, other, first)
+			assert.Equal(t, first, checkPlan(t, dir, p).ActiveSite)
+			for _, f := range yamlFiles(t, dir) {
+				assert.Equal(t, contentOf(t, filepath.Join(repoDir(repo), f)), contentOf(t, filepath.Join(dir, f)), f)
+			}
+		})
+	}
+}
+
 // planRepos maps each plan of testdata/plans to the repository it describes.
 var planRepos = map[string]string{
-	"seed004": "seed004",
-	"single":  "single",
+	"seed004":     "seed004",
+	"single":      "single",
+	"demo-single": "demo",
+	"demo-dual":   "demo",
+}
+
+// contentOf is a file's documents as plain data, for comparing content
+// regardless of formatting.
+func contentOf(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, n := range parseFile(t, path) {
+		m, err := n.Map()
+		require.NoError(t, err, path)
+		out = append(out, m)
+	}
+	return out
 }
 
 func assertContains(t *testing.T, root, file, want string) {

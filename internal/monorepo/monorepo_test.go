@@ -115,6 +115,16 @@ func TestWriteRendersAndPlansDecode(t *testing.T) {
 			for d, kind := range dirs {
 				assert.Equal(t, types.KustomizationKind, kind, d)
 			}
+
+			// Failing one app over leaves the others on dr1 (shared hub files).
+			flipTo(t, dir, plans[2], PrimarySite, SecondarySite)
+			for i, p := range plans[:4] {
+				want := PrimarySite
+				if i == 2 {
+					want = SecondarySite
+				}
+				assert.Equal(t, want, checkPlan(t, dir, p).ActiveSite, AppName(i))
+			}
 		})
 	}
 }

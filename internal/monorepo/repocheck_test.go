@@ -462,3 +462,100 @@ func treeDigest(t *testing.T, root string) map[string]string {
 	require.NoError(t, err)
 	return out
 }
+
+// flipTo rewrites a copy of a repository into the state the plan describes with
+// site target active: selector values, overlay paths and switch values. It is
+// a naive stand-in for the engine (formatting is not preserved) used only to
+// prove that each fixture is consistent in both states.
+func flipTo(t *testing.T, root string, p *v1alpha1.DRPlan, from, target string) {
+	t.Helper()
+	edit := func(file, kind, name string, fn func(*kyaml.RNode)) {
+		path := filepath.Join(root, file)
+		nodes := objectsIn(t, path)
+		n := 0
+		for _, obj := range nodes {
+			if obj.GetKind() == kind && obj.GetName() == name {
+				fn(obj)
+				n++
+			}
+		}
+		require.Equal(t, 1, n, "%s: %s %s", file, kind, name)
+		out, err := kio.StringAll(nodes)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, []byte(out), 0o644))
+	}
+	key := p.Spec.Clusters.LabelKey
+	for _, pl := range p.Spec.Placements {
+		want := expectedValue(p, pl, target)
+		edit(pl.File, "Placement", pl.Name, func(obj *kyaml.RNode) {
+			preds, err := obj.Pipe(kyaml.Lookup("spec", "predicates"))
+			require.NoError(t, err)
+			require.NoError(t, preds.VisitElements(func(pred *kyaml.RNode) error {
+				sel, err := pred.Pipe(kyaml.Lookup("requiredClusterSelector", "labelSelector"))
+				if err != nil || sel == nil {
+					return err
+				}
+				if ml, _ := sel.Pipe(kyaml.Lookup("matchLabels", key)); ml != nil {
+					ml.YNode().Value = want
+				}
+				if exprs, _ := sel.Pipe(kyaml.Lookup("matchExpressions")); exprs != nil {
+					return exprs.VisitElements(func(e *kyaml.RNode) error {
+						if kyaml.GetValue(e.Field("key").Value) == key {
+							e.Field("values").Value.YNode().Content[0].Value = want
+						}
+						return nil
+					})
+				}
+				return nil
+			}))
+		})
+	}
+	for _, as := range p.Spec.ApplicationSets {
+		if len(as.Overlays) == 0 {
+			continue
+		}
+		edit(as.File, "ApplicationSet", as.Name, func(obj *kyaml.RNode) {
+			swap := func(n *kyaml.RNode) {
+				if n != nil && n.YNode().Value == as.Overlays[from] {
+					n.YNode().Value = as.Overlays[target]
+				}
+			}
+			src, _ := obj.Pipe(kyaml.Lookup("spec", "template", "spec", "source", "path"))
+			swap(src)
+			if srcs, _ := obj.Pipe(kyaml.Lookup("spec", "template", "spec", "sources")); srcs != nil {
+				require.NoError(t, srcs.VisitElements(func(s *kyaml.RNode) error {
+					if f := s.Field("path"); f != nil {
+						swap(f.Value)
+					}
+					return nil
+				}))
+			}
+		})
+	}
+	for _, sw := range p.Spec.Switches {
+		edit(sw.File, sw.Kind, sw.Name, func(obj *kyaml.RNode) {
+			n, err := obj.Pipe(kyaml.Lookup(splitFieldPath(sw.FieldPath)...))
+			require.NoError(t, err)
+			n.YNode().Value = sw.Values[target]
+		})
+	}
+}
+
+// copyTree copies the regular files of src into dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	require.NoError(t, filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	}))
+}
