@@ -363,10 +363,7 @@ func redactURL(raw string) string {
 		}
 		return raw
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "***")
-	}
-	return u.String()
+	return u.Redacted()
 }
 
 func redactEndpoint(ep *transport.Endpoint) string {
