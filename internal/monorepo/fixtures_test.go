@@ -190,7 +190,7 @@ func TestSeed004Plan(t *testing.T) {
 
 	// The formatting a byte-preserving rewrite must keep (see docs/fixtures.md).
 	assertContains(t, root, "hub/placement.yaml", "          # primary while the primary site is active, invalid after a failover\n          - primary\n")
-	assertContains(t, root, "hub/placement-secondary.yaml", `          - "invalid" # no cluster carries this value`)
+	assertContains(t, root, "hub/placement-secondary.yaml", `          - "invalid" # gitover: `)
 	assertContains(t, root, "hub/volsync-destination.yaml", "          values: [secondary]\n")
 	assertContains(t, root, "hub/volsync-source.yaml", "        - {key: cluster-role, operator: In, values: [primary]}\n")
 	assertContains(t, root, "hub/applicationset-secondary.yaml", "    - clusterDecisionResource:\n") // indented sequences

@@ -20,13 +20,19 @@ import (
 // layout, then proves the tree: every YAML file parses, every kustomization
 // renders with krusty to the expected objects, every plan file decodes strictly
 // to the plan Write returned and is consistent with its repository (dr1 active).
+// App directories depend only on the index and OldStyleEvery, so their
+// overlays are rendered once per OldStyleEvery value (renderApps).
 func TestWriteRendersAndPlansDecode(t *testing.T) {
-	for _, opt := range []Options{
-		{Apps: 20, Topology: TopologyDual, HubFilePerApp: true, OldStyleEvery: 5},
-		{Apps: 20, Topology: TopologyDual, AppsPerHubFile: 8},
-		{Apps: 20, Topology: TopologySingle, HubFilePerApp: true},
-		{Apps: 20, Topology: TopologySingle, AppsPerHubFile: 8, OldStyleEvery: 5},
+	for _, tc := range []struct {
+		opt        Options
+		renderApps bool
+	}{
+		{Options{Apps: 20, Topology: TopologyDual, HubFilePerApp: true, OldStyleEvery: 5}, true},
+		{Options{Apps: 20, Topology: TopologyDual, AppsPerHubFile: 8}, true},
+		{Options{Apps: 20, Topology: TopologySingle, HubFilePerApp: true}, false},
+		{Options{Apps: 20, Topology: TopologySingle, AppsPerHubFile: 8, OldStyleEvery: 5}, false},
 	} {
+		opt := tc.opt
 		name := fmt.Sprintf("%s/perApp=%v/oldEvery=%d", opt.Topology, opt.HubFilePerApp, opt.OldStyleEvery)
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -82,6 +88,9 @@ func TestWriteRendersAndPlansDecode(t *testing.T) {
 				}
 				primary, secondary := "apps/"+app+"/overlays/primary", "apps/"+app+"/overlays/secondary"
 				assert.Equal(t, []string{primary, secondary}, c.OverlaysByPlan, app)
+				if !tc.renderApps {
+					continue
+				}
 				for _, site := range []string{"primary", "secondary"} {
 					overlay := filepath.Join(dir, "apps", app, "overlays", site)
 					var m resmap.ResMap
@@ -103,10 +112,18 @@ func TestWriteRendersAndPlansDecode(t *testing.T) {
 			}
 			// Every third app uses matchLabels, the rest matchExpressions.
 			assert.Equal(t, map[string]int{"matchLabels": 6 * perApp, "matchExpressions": 14 * perApp}, forms)
-			if opt.OldStyleEvery == 5 {
+			switch {
+			case !tc.renderApps:
+			case opt.OldStyleEvery == 5:
 				assert.Equal(t, 2*4, oldStyle, "apps 4, 9, 14, 19 have old-style overlays")
-			} else {
+			default:
 				assert.Zero(t, oldStyle)
+			}
+			if !tc.renderApps {
+				// Same app directories as a rendered case: check the old style by content.
+				b, err := os.ReadFile(filepath.Join(dir, "apps/app-0004/overlays/primary/kustomization.yaml"))
+				require.NoError(t, err)
+				assert.Equal(t, opt.OldStyleEvery == 5, strings.Contains(string(b), "\nbases:\n"))
 			}
 
 			// Every kustomization directory is an app base, an overlay, or the hub.
