@@ -86,7 +86,7 @@ func AppName(i int) string { return fmt.Sprintf("app-%04d", i) }
 
 // Write generates the monorepo into dir, which must not exist or be empty, and
 // returns one DRPlan per app, in app order, as decoded from the files it wrote
-// under PlansDir.
+// under PlansDir. On error dir may hold a partial tree.
 func Write(dir string, opt Options) ([]*v1alpha1.DRPlan, error) {
 	if opt.Apps < 1 {
 		return nil, fmt.Errorf("monorepo: Apps must be at least 1, got %d", opt.Apps)
@@ -207,6 +207,7 @@ type app struct {
 	placementFile, appSetFile string
 }
 
+// app derives the variant of the app with index i from the options.
 func (g generator) app(i int) app {
 	a := app{
 		index:       i,
@@ -235,6 +236,7 @@ func (a app) dir(parts ...string) string {
 // overlayPath is the repository path of the app's overlay for a site value.
 func (a app) overlayPath(site string) string { return "apps/" + a.name + "/overlays/" + site }
 
+// baseKustomization lists the base manifests and labels them with the app.
 func (a app) baseKustomization() string {
 	return fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
@@ -248,6 +250,7 @@ labels:
 `, a.name)
 }
 
+// vm is the app's database VirtualMachine with a root and a data disk template.
 func (a app) vm() string {
 	return fmt.Sprintf(`apiVersion: kubevirt.io/v1
 kind: VirtualMachine
@@ -331,6 +334,7 @@ spec:
 `, a.name, a.dataGi)
 }
 
+// deployment is the app's web front end.
 func (a app) deployment() string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -366,6 +370,7 @@ spec:
 `, a.name)
 }
 
+// service exposes the web front end.
 func (a app) service() string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Service
@@ -381,6 +386,7 @@ spec:
 `, a.name)
 }
 
+// overlayKustomization is a site overlay, old style for every OldStyleEvery-th app.
 func (a app) overlayKustomization(site string) string {
 	if a.oldStyle {
 		return fmt.Sprintf(`namespace: %[1]s
@@ -405,6 +411,7 @@ labels:
 `, a.name, site)
 }
 
+// webPatch tells the web front end which site it runs on.
 func (a app) webPatch(site string) string {
 	return fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -442,6 +449,7 @@ type appSetSpec struct {
 	name, placement, path string
 }
 
+// appSetsFor lists the app's ApplicationSets and the overlay each deploys.
 func (a app) appSetsFor() []appSetSpec {
 	if !a.dual {
 		return []appSetSpec{{a.name, a.name + "-placement", a.overlayPath(PrimaryValue)}}
