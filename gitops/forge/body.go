@@ -193,51 +193,65 @@ func RenderBody(change *overlays.Change, info BodyInfo) string {
 
 // intro is the opening sentence for the change's action.
 func intro(change *overlays.Change) string {
+	var names []string
+	for _, n := range planNames(change) {
+		names = append(names, code(n))
+	}
+	who := strings.Join(names, ", ")
+	if who == "" {
+		who = "the application"
+	}
 	switch change.Action {
 	case v1alpha1.ActionProtect:
-		return "gitover proposes to add or refresh the generated disk-protection hooks. Nothing moves: " +
-			"merging this request only changes how VM disks are kept when Argo CD removes a VM."
+		return fmt.Sprintf("gitover proposes to add or refresh the generated disk-protection hooks of %s. Nothing moves: "+
+			"merging this request only changes how VM disks are kept when Argo CD removes a VM.", who)
 	case v1alpha1.ActionRelocate:
-		return fmt.Sprintf("gitover proposes to move the application back to %s while both sites are up. "+
+		return fmt.Sprintf("gitover proposes to move %s back to %s while both sites are up. "+
 			"Merging this request is the relocation: Argo CD then deploys on %s and removes the application from the other site.",
-			code(change.Target), code(change.Target))
+			who, code(change.Target), code(change.Target))
 	default:
-		return fmt.Sprintf("gitover proposes to fail the application over to %s. "+
+		return fmt.Sprintf("gitover proposes to fail %s over to %s. "+
 			"Merging this request is the failover: Argo CD then deploys on %s and removes the application from the lost site.",
-			code(change.Target), code(change.Target))
+			who, code(change.Target), code(change.Target))
 	}
 }
 
 // verification lists what gitover checks once the request is merged.
 func verification(change *overlays.Change) string {
-	var b strings.Builder
-	b.WriteString("gitover then verifies, at the merge commit:\n\n")
+	var items []string
 	if change.Action == v1alpha1.ActionProtect {
-		b.WriteString("1. the Argo CD Applications of each plan are `Synced` and `Healthy` at the merge commit, with the disk-protection hooks in place.\n")
-		return b.String()
+		items = append(items, "the Argo CD Applications of each plan are `Synced` and `Healthy` at the merge commit, with the disk-protection hooks in place")
 	}
-	n := 1
 	for _, p := range change.Plans {
+		if change.Action == v1alpha1.ActionProtect {
+			break
+		}
 		if p.AlreadyActive {
-			fmt.Fprintf(&b, "%d. %s is already active on %s: its PlacementDecisions and Applications are checked as they are.\n", n, code(p.Plan), code(p.Target))
-			n++
+			items = append(items, fmt.Sprintf("%s is already active on %s: its PlacementDecisions and Applications are checked as they are", code(p.Plan), code(p.Target)))
 			continue
 		}
-		fmt.Fprintf(&b, "%d. the PlacementDecisions of %s select the clusters of site %s", n, code(p.Plan), code(p.Target))
-		if p.Source != "" && p.Source != p.Target {
-			fmt.Fprintf(&b, " and none of %s", code(p.Source))
+		moves := p.Source != "" && p.Source != p.Target
+		item := fmt.Sprintf("the PlacementDecisions of %s select the clusters of site %s", code(p.Plan), code(p.Target))
+		if moves {
+			item += fmt.Sprintf(" and none of %s", code(p.Source))
 		}
-		b.WriteString(";\n")
-		n++
-		fmt.Fprintf(&b, "%d. the Argo CD Applications of %s on %s are `Synced` and `Healthy` at the merge commit;\n", n, code(p.Plan), code(p.Target))
-		n++
-		if p.Source != "" && p.Source != p.Target {
-			fmt.Fprintf(&b, "%d. the Applications of %s on %s are removed (VM disks stay, kept by the disk-protection hooks).\n", n, code(p.Plan), code(p.Source))
-			n++
+		items = append(items, item,
+			fmt.Sprintf("the Argo CD Applications of %s on %s are `Synced` and `Healthy` at the merge commit", code(p.Plan), code(p.Target)))
+		if moves {
+			items = append(items, fmt.Sprintf("the Applications of %s on %s are removed (VM disks stay, kept by the disk-protection hooks)", code(p.Plan), code(p.Source)))
 		}
 	}
-	if n == 1 {
-		b.WriteString("1. the Argo CD Applications are `Synced` and `Healthy` at the merge commit.\n")
+	if len(items) == 0 {
+		items = append(items, "the Argo CD Applications are `Synced` and `Healthy` at the merge commit")
+	}
+	var b strings.Builder
+	b.WriteString("gitover then verifies, at the merge commit:\n\n")
+	for i, it := range items {
+		end := ";"
+		if i == len(items)-1 {
+			end = "."
+		}
+		fmt.Fprintf(&b, "%d. %s%s\n", i+1, it, end)
 	}
 	return b.String()
 }

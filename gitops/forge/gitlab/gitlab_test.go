@@ -133,7 +133,7 @@ func TestEnsure(t *testing.T) {
 		seed:       func(s *forgesim.GitLab) { s.AddMR(forgesim.GitLabMR{IID: 9, SourceBranch: head, TargetBranch: base}) },
 		proposal:   proposal,
 		wantNumber: 9, wantState: core.StateOpen, wantMRs: 1,
-		want:       []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery(""), status: 200}},
+		want: []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery(""), status: 200}},
 	}, {
 		name:       "adopts the merge request named by a 409 (race)",
 		proposal:   proposal,
@@ -151,13 +151,15 @@ func TestEnsure(t *testing.T) {
 		},
 		proposal:   proposal,
 		wantNumber: 4, wantState: core.StateMerged, wantMRs: 1,
-		want:       []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery("")}},
+		want: []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery("")}},
 	}, {
-		name:        "a locked (merging) one is open and adopted",
-		seed:        func(s *forgesim.GitLab) { s.AddMR(forgesim.GitLabMR{IID: 4, SourceBranch: head, TargetBranch: base, State: "locked"}) },
+		name: "a locked (merging) one is open and adopted",
+		seed: func(s *forgesim.GitLab) {
+			s.AddMR(forgesim.GitLabMR{IID: 4, SourceBranch: head, TargetBranch: base, State: "locked"})
+		},
 		proposal:    proposal,
 		wantCreated: false, wantNumber: 4, wantState: core.StateOpen, wantMRs: 1,
-		want:        []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery("")}},
+		want: []wantRequest{{method: "GET", path: prefix + "/merge_requests", query: listQuery("")}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
