@@ -39,8 +39,10 @@ func TestGitHubDeliveries(t *testing.T) {
 			wantStatus: http.StatusOK, wantBody: "queued", wantKind: KindPush,
 		},
 		{
-			name:       "ping",
-			req:        func() *http.Request { return githubRequest("ping", deliveryA, fixture(t, "github/ping.json"), testGitHubSecret) },
+			name: "ping",
+			req: func() *http.Request {
+				return githubRequest("ping", deliveryA, fixture(t, "github/ping.json"), testGitHubSecret)
+			},
 			wantStatus: http.StatusOK, wantKind: KindPing,
 		},
 		{
@@ -65,8 +67,10 @@ func TestGitHubDeliveries(t *testing.T) {
 			wantStatus: http.StatusAccepted, wantBody: "event ignored",
 		},
 		{
-			name:       "other event is accepted and ignored",
-			req:        func() *http.Request { return githubRequest("issues", deliveryA, fixture(t, "github/issues.json"), testGitHubSecret) },
+			name: "other event is accepted and ignored",
+			req: func() *http.Request {
+				return githubRequest("issues", deliveryA, fixture(t, "github/issues.json"), testGitHubSecret)
+			},
 			wantStatus: http.StatusAccepted,
 		},
 		{
@@ -146,8 +150,10 @@ func TestGitHubDeliveries(t *testing.T) {
 			wantStatus: http.StatusBadRequest, wantReason: reasonMalformed, wantBody: "malformed payload",
 		},
 		{
-			name:       "signed wrong types",
-			req:        func() *http.Request { return githubRequest("push", deliveryA, []byte(`{"ref":["x"]}`), testGitHubSecret) },
+			name: "signed wrong types",
+			req: func() *http.Request {
+				return githubRequest("push", deliveryA, []byte(`{"ref":["x"]}`), testGitHubSecret)
+			},
 			wantStatus: http.StatusBadRequest, wantReason: reasonMalformed, wantBody: `field "ref" has the wrong type`,
 		},
 		{
@@ -272,8 +278,10 @@ func TestGitLabDeliveries(t *testing.T) {
 			wantStatus: http.StatusAccepted,
 		},
 		{
-			name:       "issue hook is ignored",
-			req:        func() *http.Request { return gitlabRequest("Issue Hook", deliveryA, fixture(t, "gitlab/issue.json"), testGitLabToken) },
+			name: "issue hook is ignored",
+			req: func() *http.Request {
+				return gitlabRequest("Issue Hook", deliveryA, fixture(t, "gitlab/issue.json"), testGitLabToken)
+			},
 			wantStatus: http.StatusAccepted,
 		},
 		{
@@ -282,8 +290,10 @@ func TestGitLabDeliveries(t *testing.T) {
 			wantStatus: http.StatusUnauthorized, wantReason: reasonMissingToken,
 		},
 		{
-			name:       "wrong token",
-			req:        func() *http.Request { return gitlabRequest("Push Hook", deliveryA, push, []byte("gl-test-token-8a2d72")) },
+			name: "wrong token",
+			req: func() *http.Request {
+				return gitlabRequest("Push Hook", deliveryA, push, []byte("gl-test-token-8a2d72"))
+			},
 			wantStatus: http.StatusUnauthorized, wantReason: reasonBadToken,
 		},
 		{
@@ -611,7 +621,12 @@ func TestInFlightBound(t *testing.T) {
 		defer wg.Done()
 		first = do(h, githubRequest("push", "d1", push, testGitHubSecret))
 	}()
-	<-entered
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		close(block)
+		t.Fatal("the first delivery never reached the queue")
+	}
 	w := do(h, githubRequest("push", "d2", push, testGitHubSecret))
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
 	assert.Contains(t, w.Body.String(), "too many concurrent deliveries")

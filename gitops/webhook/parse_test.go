@@ -114,7 +114,7 @@ func TestParseGitHub(t *testing.T) {
 		},
 		{
 			name: "pull request number falls back to top level", event: "pull_request",
-			body: mutateJSON(t, merged, func(m map[string]any) { delete(obj(m, "pull_request"), "number") }),
+			body:  mutateJSON(t, merged, func(m map[string]any) { delete(obj(m, "pull_request"), "number") }),
 			check: func(t *testing.T, ev Event) { assert.Equal(t, int64(42), ev.Number) },
 		},
 		{
@@ -164,7 +164,9 @@ func TestParseGitHub(t *testing.T) {
 		{name: "head missing", event: "pull_request",
 			body: mutateJSON(t, merged, func(m map[string]any) { delete(obj(m, "pull_request"), "head") }), wantErr: ErrMalformed},
 		{name: "head sha not hex", event: "pull_request",
-			body: mutateJSON(t, merged, func(m map[string]any) { obj(obj(m, "pull_request"), "head")["sha"] = "zz2a3f0e4b7d8a1c6e5f40312b8d7c6a5e4f3021" }), wantErr: ErrMalformed},
+			body: mutateJSON(t, merged, func(m map[string]any) {
+				obj(obj(m, "pull_request"), "head")["sha"] = "zz2a3f0e4b7d8a1c6e5f40312b8d7c6a5e4f3021"
+			}), wantErr: ErrMalformed},
 		{name: "merge sha too short", event: "pull_request",
 			body: mutateJSON(t, merged, func(m map[string]any) { obj(m, "pull_request")["merge_commit_sha"] = "0d1a26e" }), wantErr: ErrMalformed},
 		{name: "short ref", event: "push",
@@ -271,7 +273,7 @@ func TestParseGitLab(t *testing.T) {
 		},
 		{
 			name: "object_kind absent trusts the header", event: "Push Hook",
-			body: mutateJSON(t, push, func(m map[string]any) { delete(m, "object_kind") }),
+			body:  mutateJSON(t, push, func(m map[string]any) { delete(m, "object_kind") }),
 			check: func(t *testing.T, ev Event) { assert.Equal(t, KindPush, ev.Kind) },
 		},
 		{name: "merge request opened is ignored", event: "Merge Request Hook", body: fixture(t, "gitlab/merge_request_open.json"), wantErr: ErrIgnored},
