@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -537,4 +538,33 @@ func TestNewRejects(t *testing.T) {
 		_, err := New(cfg)
 		assert.Error(t, err, "%+v", cfg)
 	}
+}
+
+// A pull request that could not be labelled still counts as created: the
+// caller must not open it again. The failure is logged.
+func TestEnsureLabelFailureIsNotFatal(t *testing.T) {
+	sim := newSim(t)
+	sim.Inject(forgesim.Fault{Method: "POST", PathSuffix: "/labels", Status: 403,
+		Body: `{"message":"Resource not accessible by personal access token","status":"403"}`})
+	var logged []string
+	p := newProvider(t, sim, func(c *Config) {
+		c.Log = funcr.New(func(prefix, args string) { logged = append(logged, args) }, funcr.Options{})
+	})
+	st, created, err := p.Ensure(context.Background(), proposal())
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, 1, st.Number)
+	assert.Len(t, sim.Pulls(), 1)
+	joined := strings.Join(logged, "\n")
+	assert.Contains(t, joined, "could not label the pull request")
+	assert.NotContains(t, joined, token)
+}
+
+func TestEnsureNothingToPropose(t *testing.T) {
+	sim := newSim(t)
+	sim.SetBranch(head, forgesim.FakeSHA("main")) // the branch holds no commit beyond main
+	_, _, err := newProvider(t, sim).Ensure(context.Background(), proposal())
+	require.ErrorIs(t, err, core.ErrInvalid)
+	assert.Contains(t, err.Error(), "No commits between main and "+head)
+	assert.Empty(t, sim.Pulls())
 }
