@@ -106,7 +106,7 @@ func (e *movedError) Unwrap() []error { return []error{ErrBranchMoved, e.err} }
 // ("non-fast-forward update", "required to be X but is Y"), and
 // --force-with-lease style "stale info".
 var raceRejections = regexp.MustCompile(`(?i)non-fast-forward|fetch first|cannot lock ref|` +
-	`incorrect old value provided|failed to update ref|failed to lock|stale info|` +
+	`incorrect old value provided|failed to update ref|failed to lock|stale info|reference already exists|` +
 	`remote ref \S+ required to be \S+ but is`)
 
 // IsBranchMoved reports whether err is a push rejection caused by the
@@ -232,7 +232,7 @@ func (c *Client) Apply(ctx context.Context, req Request) (Result, error) {
 			res.State = NothingToDo
 			return res, nil
 		}
-		commit, err := commitOn(cc, head, files, msg, req.Author, req.Committer)
+		commit, objects, err := commitOn(cc, head, files, msg, req.Author, req.Committer)
 		if err != nil {
 			return res, fmt.Errorf("committing to %s of %s: %w", req.Branch, cc.url, err)
 		}
@@ -241,7 +241,7 @@ func (c *Client) Apply(ctx context.Context, req Request) (Result, error) {
 			res.State = NothingToDo
 			return res, nil
 		}
-		err = c.push(ctx, cc, req.Branch, commit.Hash, head.Hash, false)
+		err = c.push(ctx, cc, req.Branch, commit, objects, head.Hash, false)
 		if err == nil {
 			res.Head, res.Pushed, res.State = commit.Hash.String(), true, Updated
 			log.Info("pushed", "head", res.Head, "base", res.Base, "attempts", attempt)
@@ -308,7 +308,7 @@ func (c *Client) PushBranch(ctx context.Context, req Request, branch string) (Re
 			res.State = NothingToDo
 			return res, nil
 		}
-		commit, err := commitOn(cc, base, files, msg, req.Author, req.Committer)
+		commit, objects, err := commitOn(cc, base, files, msg, req.Author, req.Committer)
 		if err != nil {
 			return res, fmt.Errorf("committing on %s of %s: %w", base.Hash, cc.url, err)
 		}
@@ -329,7 +329,7 @@ func (c *Client) PushBranch(ctx context.Context, req Request, branch string) (Re
 			}
 			expect, force, state = existing.Hash, true, Updated
 		}
-		err = c.push(ctx, cc, branch, commit.Hash, expect, force)
+		err = c.push(ctx, cc, branch, commit, objects, expect, force)
 		if err == nil {
 			res.Head, res.Pushed, res.State = commit.Hash.String(), true, state
 			log.Info("pushed proposal branch", "head", res.Head, "state", string(state), "attempts", attempt)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +18,12 @@ import (
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/protocol/packp/capability"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/plumbing/transport/client"
 	"github.com/go-logr/logr"
 )
 
@@ -135,6 +140,16 @@ func (c *Client) open(ctx context.Context, rawURL string, auth Auth) (*cached, e
 	}
 	unlock := func() { unlockFile(); release() }
 
+	if n := countPacks(path); n > maxPacks {
+		// Every fetch adds a pack; go-git does not repack. Past a bound,
+		// starting over with a fresh shallow clone is cheaper than
+		// searching ever more packs (and it drops the accumulated history).
+		c.log.Info("re-cloning the cache: too many packs", "url", redactURL(rawURL), "packs", n)
+		if err := os.RemoveAll(path); err != nil {
+			unlock()
+			return nil, fmt.Errorf("resetting the cache of %s: %w", redactURL(rawURL), err)
+		}
+	}
 	repo, err := gogit.PlainOpen(path)
 	if errors.Is(err, gogit.ErrRepositoryNotExists) {
 		_ = os.RemoveAll(path) // a partial directory from an interrupted init
@@ -148,6 +163,15 @@ func (c *Client) open(ctx context.Context, rawURL string, auth Auth) (*cached, e
 		return nil, fmt.Errorf("opening the cache of %s at %s: %w", redactURL(rawURL), path, err)
 	}
 	return &cached{repo: repo, ep: ep, url: redactURL(rawURL), auth: method, path: path, unlock: unlock}, nil
+}
+
+// maxPacks bounds the packs a cached clone may accumulate before it is
+// re-cloned (a variable so that tests can lower it).
+var maxPacks = 64
+
+func countPacks(repo string) int {
+	m, _ := filepath.Glob(filepath.Join(repo, "objects", "pack", "*.pack"))
+	return len(m)
 }
 
 // trackingRef is where a fetched branch is kept in the cache.
@@ -230,26 +254,27 @@ func isAuthError(err error) bool {
 	return strings.Contains(s, "unable to authenticate") || strings.Contains(s, "no supported methods remain")
 }
 
-// commitOn writes files on top of parent and returns the new commit, or nil
-// when the files already have that content.
-func commitOn(cc *cached, parent *object.Commit, files map[string][]byte, msg string, author, committer Signature) (*object.Commit, error) {
+// commitOn writes files on top of parent and returns the new commit and
+// the objects a push must send (everything on the edited paths that may be
+// missing remotely), or a nil commit when the files already have that content.
+func commitOn(cc *cached, parent *object.Commit, files map[string][]byte, msg string, author, committer Signature) (*object.Commit, []plumbing.Hash, error) {
 	if _, err := checkPaths(files); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if strings.TrimSpace(msg) == "" {
-		return nil, errors.New("empty commit message")
+		return nil, nil, errors.New("empty commit message")
 	}
 	base, err := parent.Tree()
 	if err != nil {
-		return nil, fmt.Errorf("reading tree of %s: %w", parent.Hash, err)
+		return nil, nil, fmt.Errorf("reading tree of %s: %w", parent.Hash, err)
 	}
 	tw := &treeWriter{s: cc.repo.Storer}
 	tree, err := tw.apply(base, files)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if tree == parent.TreeHash {
-		return nil, nil
+		return nil, nil, nil
 	}
 	now := time.Now()
 	author = author.orDefault()
@@ -265,40 +290,113 @@ func commitOn(cc *cached, parent *object.Commit, files map[string][]byte, msg st
 	}
 	h, err := tw.commit(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return cc.repo.CommitObject(h)
+	commit, err := cc.repo.CommitObject(h)
+	if err != nil {
+		return nil, nil, err
+	}
+	return commit, tw.produced, nil
 }
 
-// push sends commit to branch. With expect set, the remote branch must
-// still point at expect (checked against the advertisement, and atomically
-// by the server, which receives expect as the old value); force replaces
-// whatever expect names and is used only for gitover's own proposal
-// branches. With expect zero the branch must not exist yet.
-func (c *Client) push(ctx context.Context, cc *cached, branch string, commit, expect plumbing.Hash, force bool) error {
-	dst := plumbing.NewBranchReferenceName(branch)
-	spec := config.RefSpec(commit.String() + ":" + dst.String())
-	if force {
-		spec = "+" + spec
-	}
-	opts := &gogit.PushOptions{RemoteName: "origin", RefSpecs: []config.RefSpec{spec}, Auth: cc.auth}
-	if !expect.IsZero() {
-		opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(expect.String() + ":" + dst.String())}
+// push points the remote branch at commit, sending objects (the commit and
+// the objects on its edited paths; everything else is reachable from the
+// old value, so the remote has it). It is a compare-and-swap: the branch
+// must still point at expect (zero: must not exist), checked against the
+// ref advertisement and again, atomically, by the server, which receives
+// expect as the old value. Unless force is set — only for gitover's own
+// proposal branches — commit must be a child of expect (when the branch
+// exists), so the update is a fast-forward by construction and nothing is
+// ever overwritten.
+//
+// This replaces go-git's Remote.Push, which walks every object reachable
+// from the remote's refs to decide what to send (most of a warm push's time
+// on a large repository, and growing with the cache's history).
+func (c *Client) push(ctx context.Context, cc *cached, branch string, commit *object.Commit, objects []plumbing.Hash, expect plumbing.Hash, force bool) error {
+	name := plumbing.NewBranchReferenceName(branch)
+	if !force && !expect.IsZero() && (len(commit.ParentHashes) != 1 || commit.ParentHashes[0] != expect) {
+		return fmt.Errorf("internal error: refusing a non-fast-forward update of %s", branch)
 	}
 	start := time.Now()
-	err := cc.repo.PushContext(ctx, opts)
-	if errors.Is(err, gogit.NoErrAlreadyUpToDate) {
-		err = nil
-	}
+	err := c.sendPack(ctx, cc, name, commit.Hash, objects, expect)
 	if err != nil {
 		if IsBranchMoved(err) && ctx.Err() == nil {
 			return &movedError{branch: branch, url: cc.url, err: err}
 		}
 		return c.transportError(ctx, "pushing "+branch+" to", cc, err)
 	}
-	if err := cc.repo.Storer.SetReference(plumbing.NewHashReference(trackingRef(branch), commit)); err != nil {
+	if err := cc.repo.Storer.SetReference(plumbing.NewHashReference(trackingRef(branch), commit.Hash)); err != nil {
 		return fmt.Errorf("recording pushed %s: %w", branch, err)
 	}
-	c.log.V(1).Info("pushed", "url", cc.url, "branch", branch, "head", commit.String(), "took", time.Since(start).String())
+	c.log.V(1).Info("pushed", "url", cc.url, "branch", branch, "head", commit.Hash.String(), "objects", len(objects), "took", time.Since(start).String())
+	return nil
+}
+
+// sendPack runs one receive-pack exchange: advertisement, lease check,
+// update command with a pack of objects, status report.
+func (c *Client) sendPack(ctx context.Context, cc *cached, name plumbing.ReferenceName, newHash plumbing.Hash, objects []plumbing.Hash, expect plumbing.Hash) (err error) {
+	tr, err := client.NewClient(cc.ep)
+	if err != nil {
+		return err
+	}
+	sess, err := tr.NewReceivePackSession(cc.ep, cc.auth)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := sess.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	ar, err := sess.AdvertisedReferencesContext(ctx)
+	if err != nil {
+		return err
+	}
+	refs, err := ar.AllReferences()
+	if err != nil {
+		return err
+	}
+	cur, err := refs.Reference(name)
+	switch {
+	case errors.Is(err, plumbing.ErrReferenceNotFound):
+		if !expect.IsZero() {
+			return fmt.Errorf("remote ref %s required to be %s but is absent (stale info)", name, expect)
+		}
+	case err != nil:
+		return err
+	case expect.IsZero():
+		return fmt.Errorf("remote ref %s required to be absent but is %s (stale info)", name, cur.Hash())
+	case cur.Hash() != expect:
+		return fmt.Errorf("remote ref %s required to be %s but is %s", name, expect, cur.Hash())
+	}
+	req := packp.NewReferenceUpdateRequestFromCapabilities(ar.Capabilities)
+	req.Commands = []*packp.Command{{Name: name, Old: expect, New: newHash}}
+	cfg, err := cc.repo.Storer.Config()
+	if err != nil {
+		return err
+	}
+	rd, wr := io.Pipe()
+	req.Packfile = rd
+	done := make(chan error, 1)
+	go func() {
+		enc := packfile.NewEncoder(wr, cc.repo.Storer, !ar.Capabilities.Supports(capability.OFSDelta))
+		_, err := enc.Encode(objects, cfg.Pack.Window)
+		if err != nil {
+			done <- wr.CloseWithError(err)
+			return
+		}
+		done <- wr.Close()
+	}()
+	rs, err := sess.ReceivePack(ctx, req)
+	if err != nil {
+		_ = rd.Close()
+		return err
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("encoding the pack: %w", err)
+	}
+	if rs != nil {
+		return rs.Error()
+	}
 	return nil
 }

@@ -631,3 +631,23 @@ func TestProposalBranch(t *testing.T) {
 		assert.NoError(t, checkBranchName(got))
 	}
 }
+
+func TestCacheIsReclonedWhenPacksPileUp(t *testing.T) {
+	old := maxPacks
+	maxPacks = 2
+	defer func() { maxPacks = old }()
+	r := newRemote(t)
+	c := newClient(t)
+	path, err := c.CachePath(r.url)
+	require.NoError(t, err)
+	for i := 0; i < 6; i++ {
+		r.commitAsOther(t, "main", map[string]string{fmt.Sprintf("n/%d", i): "x"}, "other")
+		res, err := c.Apply(context.Background(), fastRequest(r.url, func(context.Context, fs.FS, string) (map[string][]byte, string, error) {
+			return map[string][]byte{fmt.Sprintf("ours/%d", i): []byte("y")}, "ours", nil
+		}))
+		require.NoError(t, err)
+		require.True(t, res.Pushed)
+		assert.LessOrEqual(t, countPacks(path), maxPacks+1)
+	}
+	assert.Len(t, strings.Fields(run(t, r.bare, "log", "--format=%H", "main")), 13)
+}

@@ -47,15 +47,18 @@ func checkPath(p string) error {
 }
 
 // treeWriter writes blobs and trees into a store, remembering which objects
-// it added (so a failed local commit can remove them again).
+// it added (so a failed local commit can remove them again) and every
+// object the new commit has that its parent may lack (what a push sends).
 type treeWriter struct {
-	s       storer.EncodedObjectStorer
-	written []plumbing.Hash
+	s        storer.EncodedObjectStorer
+	written  []plumbing.Hash // not in the store before
+	produced []plumbing.Hash // every object put: edited blobs, trees on edited paths, the commit
 }
 
 // put stores an object unless the store already has it.
 func (w *treeWriter) put(o plumbing.EncodedObject) (plumbing.Hash, error) {
 	h := o.Hash()
+	w.produced = append(w.produced, h)
 	if w.s.HasEncodedObject(h) == nil {
 		return h, nil
 	}
