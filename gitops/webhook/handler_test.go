@@ -539,10 +539,9 @@ func TestChanQueueFullAnswers503(t *testing.T) {
 
 	assert.Equal(t, http.StatusOK, do(h, githubRequest("push", "d1", push, testGitHubSecret)).Code)
 	assert.Equal(t, http.StatusServiceUnavailable, do(h, githubRequest("push", "d2", push, testGitHubSecret)).Code)
-	ev := <-q.C()
-	assert.Equal(t, "d1", ev.DeliveryID)
+	assert.Equal(t, "d1", receive(t, q).DeliveryID)
 	assert.Equal(t, http.StatusOK, do(h, githubRequest("push", "d2", push, testGitHubSecret)).Code, "d2 was not marked seen")
-	assert.Equal(t, "d2", (<-q.C()).DeliveryID)
+	assert.Equal(t, "d2", receive(t, q).DeliveryID)
 }
 
 func TestBodyBounds(t *testing.T) {

@@ -168,3 +168,15 @@ func seriesCount(t testing.TB, reg *prometheus.Registry, name string) int {
 	}
 	return 0
 }
+
+// receive takes the next event from q, failing the test after a while.
+func receive(t testing.TB, q *ChanQueue) Event {
+	t.Helper()
+	select {
+	case ev := <-q.C():
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event in the queue")
+		return Event{}
+	}
+}
