@@ -48,12 +48,26 @@ func Inspect(tree fs.FS, plans []*v1alpha1.DRPlan) (map[string]string, error) {
 	return out, nil
 }
 
+// Option tunes Plan.
+type Option func(*options)
+
+type options struct {
+	cache RenderCache
+}
+
+// WithRenderCache lets Plan answer renders whose inputs it has seen before.
+func WithRenderCache(c RenderCache) Option { return func(o *options) { o.cache = c } }
+
 // Plan computes the change that carries out req for every plan, and
 // validates it: the repository is consistent before, every overlay and
 // every kustomization touched renders before and after, exactly the target
 // site is active after, and the disk-protection hooks render wherever the
 // plan enables them. Nothing is written; an error means no change.
-func Plan(ctx context.Context, tree fs.FS, plans []*v1alpha1.DRPlan, req Request) (*Change, error) {
+func Plan(ctx context.Context, tree fs.FS, plans []*v1alpha1.DRPlan, req Request, opts ...Option) (*Change, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := validatePlans(plans, req); err != nil {
 		return nil, err
 	}
@@ -112,7 +126,7 @@ func Plan(ctx context.Context, tree fs.FS, plans []*v1alpha1.DRPlan, req Request
 		return change, nil
 	}
 
-	checks, err := validate(ctx, tree, states, change, req)
+	checks, err := validate(ctx, tree, states, change, req, o.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +218,7 @@ func move(w *workspace, st *planState, target string) error {
 }
 
 // validate renders before and after, and re-reads the new tree.
-func validate(ctx context.Context, tree fs.FS, states []*planState, change *Change, req Request) ([]Check, error) {
+func validate(ctx context.Context, tree fs.FS, states []*planState, change *Change, req Request, cache RenderCache) ([]Check, error) {
 	// What to render: every overlay a plan names, and the kustomization
 	// that holds each changed file (the hub folder an Application syncs).
 	set := map[string]bool{}
@@ -224,7 +238,7 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 	}
 	sort.Strings(dirs)
 
-	before, deprecated, err := renderAll(ctx, tree, dirs)
+	before, deprecated, err := renderAll(ctx, tree, dirs, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +256,7 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 			again = append(again, r.dir)
 		}
 	}
-	after, _, err := renderAll(ctx, newTree, again)
+	after, _, err := renderAll(ctx, newTree, again, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -289,8 +303,8 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 		}
 	}
 	checks := []Check{
-		{Name: "render-before", OK: true, Message: fmt.Sprintf("%d overlays and kustomizations render before the change", len(before))},
-		{Name: "render-after", OK: true, Message: fmt.Sprintf("%d render after it (%d rebuilt; %d do not read any changed file)", len(before), len(after), len(before)-len(after))},
+		{Name: "render-before", OK: true, Message: fmt.Sprintf("%d overlays and kustomizations render before the change%s", len(before), cachedNote(before))},
+		{Name: "render-after", OK: true, Message: fmt.Sprintf("%d render after it (%d rebuilt%s; %d do not read any changed file)", len(before), len(after), cachedNote(after), len(before)-len(after))},
 	}
 	if req.moves() {
 		checks = append(checks, Check{Name: "one-site-active", OK: true, Message: fmt.Sprintf("exactly one site active after the change: %s", req.Target)})
@@ -335,4 +349,18 @@ func consistencySummary(states []*planState) string {
 	}
 	sort.Strings(parts)
 	return fmt.Sprintf("%d plans consistent: %s", len(states), strings.Join(parts, ", "))
+}
+
+// cachedNote says how many renders the cache answered.
+func cachedNote(rs []*rendered) string {
+	n := 0
+	for _, r := range rs {
+		if r.cached {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d of them unchanged since a cached render", n)
 }

@@ -59,6 +59,7 @@ type rendered struct {
 	resources int
 	hooks     map[string]bool // Argo CD hook phases of gitover's disk-protection Jobs
 	inputs    *kustomizeFS    // what the render looked at (kustomize only)
+	cached    bool            // answered by the RenderCache
 	err       error
 }
 
@@ -131,13 +132,43 @@ func noteHook(r *rendered, kind string, labels, annotations map[string]string) {
 // renderAll renders dirs concurrently (one worker per CPU) and returns the
 // results in the same order, and the deprecation warnings kustomize printed.
 // It stops early when ctx is cancelled.
-func renderAll(ctx context.Context, tree fs.FS, dirs []string) (out []*rendered, warnings []string, err error) {
-	warnings = captureKustomizeWarnings(func() { out, err = renderEach(ctx, tree, dirs) })
+func renderAll(ctx context.Context, tree fs.FS, dirs []string, cache RenderCache) (out []*rendered, warnings []string, err error) {
+	warnings = captureKustomizeWarnings(func() { out, err = renderEach(ctx, tree, dirs, cache) })
 	return out, warnings, err
 }
 
-// renderEach runs renderDir over dirs on one worker per CPU.
-func renderEach(ctx context.Context, tree fs.FS, dirs []string) ([]*rendered, error) {
+// renderCached answers from cache when every input is unchanged, and
+// otherwise renders and remembers a successful, local-only result.
+func renderCached(tree fs.FS, dir string, cache RenderCache) *rendered {
+	if cache == nil {
+		return renderDir(tree, dir)
+	}
+	if r := fromCache(cache, tree, dir); r != nil {
+		return r
+	}
+	r := renderDir(tree, dir)
+	if r.err == nil && r.inputs != nil && localOnly(tree, r.inputs) {
+		if c, ok := toCache(tree, r); ok {
+			cache.Store(dir, c)
+		}
+	}
+	return r
+}
+
+// localOnly reports whether a render read nothing but repository files: a
+// path kustomize looked for and did not find, other than a kustomization
+// file name it probes, may be a remote base whose content Git does not pin.
+func localOnly(tree fs.FS, in *kustomizeFS) bool {
+	for p := range in.looked {
+		if _, err := fs.Stat(tree, p); err != nil && !contains(kustomizationNames, path.Base(p)) {
+			return false
+		}
+	}
+	return true
+}
+
+// renderEach runs renderCached over dirs on one worker per CPU.
+func renderEach(ctx context.Context, tree fs.FS, dirs []string, cache RenderCache) ([]*rendered, error) {
 	out := make([]*rendered, len(dirs))
 	workers := runtime.GOMAXPROCS(0)
 	if workers > len(dirs) {
@@ -150,7 +181,7 @@ func renderEach(ctx context.Context, tree fs.FS, dirs []string) ([]*rendered, er
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = renderDir(tree, dirs[i])
+				out[i] = renderCached(tree, dirs[i], cache)
 			}
 		}()
 	}

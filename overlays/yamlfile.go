@@ -29,6 +29,8 @@ type yamlFile struct {
 	docs    []*yaml.Node // document nodes, in file order
 	lines   []int        // byte offset of the start of each line (index 0 = line 1)
 	splices []splice
+	index   map[string][]int // name -> indexes into objs, built on first find
+	objs    []object
 }
 
 // splice replaces src[start:end] with text.
@@ -89,17 +91,31 @@ func (f *yamlFile) objects() []object {
 	return out
 }
 
-// find returns the single object of one of kinds named name.
+// find returns the single object of one of kinds named name. Files with
+// thousands of documents are indexed once, so lookups stay cheap.
 func (f *yamlFile) find(kinds []string, name string) (*object, error) {
-	var found []object
-	var others []string
-	for _, o := range f.objects() {
-		if o.name == name && contains(kinds, o.kind) {
-			found = append(found, o)
-			continue
+	if f.index == nil {
+		f.objs = f.objects()
+		f.index = make(map[string][]int, len(f.objs))
+		for i, o := range f.objs {
+			f.index[o.name] = append(f.index[o.name], i)
 		}
-		if o.kind != "" {
-			others = append(others, o.id())
+	}
+	var found []object
+	for _, i := range f.index[name] {
+		if contains(kinds, f.objs[i].kind) {
+			found = append(found, f.objs[i])
+		}
+	}
+	var others []string
+	if len(found) == 0 {
+		for _, o := range f.objs {
+			if o.kind != "" && len(others) < 10 {
+				others = append(others, o.id())
+			}
+		}
+		if len(f.objs) > 10 {
+			others = append(others, fmt.Sprintf("and %d more", len(f.objs)-10))
 		}
 	}
 	switch len(found) {

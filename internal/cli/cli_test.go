@@ -71,6 +71,9 @@ func gitover(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := NewRoot(Streams{Out: &out, Err: &errb})
+	if args[0] != "status" {
+		args = append(args, "--render-cache", t.TempDir())
+	}
 	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
 	return out.String(), errb.String(), err
@@ -121,6 +124,22 @@ func TestDryRunAndPlanWriteNothing(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "diff --git a/hub/placement.yaml b/hub/placement.yaml")
 	assert.Equal(t, snap, snapshot(t, dir))
+}
+
+func TestPlanThenFailoverRendersOnce(t *testing.T) {
+	dir := gitRepo(t, seedRepo)
+	cache := t.TempDir()
+	var out bytes.Buffer
+	run := func(args ...string) {
+		root := NewRoot(Streams{Out: &out, Err: &out})
+		root.SetArgs(append(args, "--render-cache", cache))
+		require.NoError(t, root.ExecuteContext(context.Background()), out.String())
+	}
+	run("plan", "--plan", seedPlan, "--repo", dir, "--to", seedSites[1])
+	assert.NotContains(t, out.String(), "cached render")
+	out.Reset()
+	run("failover", "--plan", seedPlan, "--repo", dir, "--to", seedSites[1])
+	assert.Contains(t, out.String(), "3 of them unchanged since a cached render", "the plan's renders answer the failover's")
 }
 
 func TestProtectThenFailoverHasNoWarning(t *testing.T) {

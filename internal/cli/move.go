@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -54,16 +55,36 @@ reachable).`,
 
 // repoOptions are the flags every repository command shares.
 type repoOptions struct {
-	plans  []string
-	repo   string
-	output string
+	plans       []string
+	repo        string
+	output      string
+	renderCache string
 }
 
 func (o *repoOptions) bind(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&o.plans, "plan", nil, "DRPlan file or directory of DRPlan files (repeatable)")
 	cmd.Flags().StringVar(&o.repo, "repo", ".", "the Git repository's work tree")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().StringVar(&o.renderCache, "render-cache", overlays.DefaultRenderCacheDir(),
+		`where kustomize results are remembered by the content of their inputs ("" disables)`)
 	_ = cmd.MarkFlagRequired("plan")
+}
+
+// planChange runs the engine with the repository's render cache.
+func (o *repoOptions) planChange(ctx context.Context, root string, tree fs.FS, plans []*v1alpha1.DRPlan, req overlays.Request) (*overlays.Change, error) {
+	if o.renderCache == "" {
+		return overlays.Plan(ctx, tree, plans, req)
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		abs = root
+	}
+	cache := overlays.OpenFileRenderCache(o.renderCache, abs)
+	change, err := overlays.Plan(ctx, tree, plans, req, overlays.WithRenderCache(cache))
+	// The cache holds only successful renders, so it is worth keeping
+	// whatever the outcome; failing to save it only costs time later.
+	_ = cache.Save()
+	return change, err
 }
 
 func (o *repoOptions) validate() error {
@@ -171,7 +192,7 @@ func newPlanCommand(s Streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			change, err := overlays.Plan(cmd.Context(), tree, plans, req)
+			change, err := ro.planChange(cmd.Context(), ro.repo, tree, plans, req)
 			if err != nil {
 				return err
 			}
@@ -271,7 +292,7 @@ func runChange(ctx context.Context, s Streams, ro repoOptions, co commitOptions,
 	if err != nil {
 		return err
 	}
-	change, err := overlays.Plan(ctx, local.Tree(), plans, req)
+	change, err := ro.planChange(ctx, local.Root(), local.Tree(), plans, req)
 	if err != nil {
 		return err
 	}
