@@ -235,8 +235,18 @@ func SignGitHub(secret, body []byte) string {
 	return githubSignaturePrefix + hex.EncodeToString(mac.Sum(nil))
 }
 
-// clip shortens sender-controlled text quoted in an error reason.
+// clip makes sender-controlled text fit to be quoted in a reason or a log:
+// at most 64 bytes, anything but printable ASCII replaced by '?'.
 func clip(s string) string {
-	s, _ = truncateUTF8(s, 64)
-	return s
+	const limit = 64
+	n := min(len(s), limit)
+	b := make([]byte, n)
+	for i := range n {
+		c := s[i]
+		if c < 0x20 || c > 0x7e {
+			c = '?'
+		}
+		b[i] = c
+	}
+	return string(b)
 }
