@@ -16,11 +16,12 @@ import (
 )
 
 // Fuzz targets. `go test` runs their seed corpora; to fuzz for real, one
-// target at a time:
+// target at a time (a short -fuzzminimizetime keeps the minimisation of the
+// kilobyte-sized seeds from eating the time budget):
 //
-//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzParseGitHub$' -fuzztime 60s
-//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzParseGitLab$' -fuzztime 60s
-//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzHandler$' -fuzztime 60s
+//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzParseGitHub$' -fuzztime 60s -fuzzminimizetime 5s
+//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzParseGitLab$' -fuzztime 60s -fuzzminimizetime 5s
+//	go test ./gitops/webhook -run '^$' -fuzz '^FuzzHandler$' -fuzztime 60s -fuzzminimizetime 5s
 
 var githubSeeds = []struct{ event, file string }{
 	{"push", "github/push.json"},

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"mime"
@@ -306,14 +307,23 @@ func (h *Handler) deliver(ep *endpoint, w http.ResponseWriter, r *http.Request, 
 			return reply(w, http.StatusServiceUnavailable, "queue full, deliver again later")
 		}
 		h.m.deliveries.WithLabelValues(provider, kind, resultEnqueue).Inc()
-		h.log.Error(err, "webhook delivery could not be enqueued", "provider", provider, "kind", kind, "delivery", ev.DeliveryID)
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// The sender hung up or the server is stopping.
+			h.log.V(1).Info("webhook delivery abandoned", "provider", provider, "kind", kind, "delivery", ev.DeliveryID, "reason", err.Error())
+		} else {
+			h.log.Error(err, "webhook delivery could not be enqueued", "provider", provider, "kind", kind, "delivery", ev.DeliveryID)
+		}
 		return reply(w, http.StatusServiceUnavailable, "could not enqueue, deliver again later")
 	}
 	if key != "" {
 		h.dedup.commit(key)
 	}
 	h.m.deliveries.WithLabelValues(provider, kind, resultQueued).Inc()
-	h.log.Info("webhook delivery queued", "provider", provider, "kind", kind, "delivery", ev.DeliveryID,
+	log := h.log
+	if ev.Kind == KindPush {
+		log = log.V(1) // pushes are frequent; merges, closes and pings are not
+	}
+	log.Info("webhook delivery queued", "provider", provider, "kind", kind, "delivery", ev.DeliveryID,
 		"repository", ev.Repository.FullName, "ref", ev.Ref, "number", ev.Number)
 	return reply(w, http.StatusOK, "queued")
 }
