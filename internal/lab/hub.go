@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,13 +12,17 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/util/retry"
 	clusterclient "open-cluster-management.io/api/client/cluster/clientset/versioned"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
+	"sigs.k8s.io/yaml"
 )
 
 // Argo CD object names and labels the lab relies on.
@@ -30,10 +36,17 @@ const (
 	ocmLeaseStoppedCause = "ManagedClusterLeaseUpdateStopped"
 )
 
-// applyCRDs applies the OCM cluster CRDs and the Argo CD CRDs staged by
-// `make tools` under BinDir/crds and waits until they are established.
+// crdHashAnnotation records which manifest a CRD was created from, so a
+// restart skips CRDs that did not change.
+const crdHashAnnotation = "gitover.io/lab-manifest-sha256"
+
+// applyCRDs creates (or replaces, when changed) the OCM cluster CRDs and the
+// Argo CD CRDs staged by `make tools` under BinDir/crds, concurrently, and
+// waits until they are established. It uses create/update rather than
+// server-side apply: Argo CD's CRDs are megabytes of schema, and computing
+// managed fields for them costs the apiserver seconds.
 func (l *Lab) applyCRDs(ctx context.Context, a *applier) error {
-	var names []string
+	var crds []*unstructured.Unstructured
 	for _, group := range []string{"ocm", "argocd"} {
 		files, err := filepath.Glob(filepath.Join(l.st.BinDir, "crds", group, "*.yaml"))
 		if err != nil || len(files) == 0 {
@@ -45,20 +58,118 @@ func (l *Lab) applyCRDs(ctx context.Context, a *applier) error {
 			if err != nil {
 				return fmt.Errorf("reading CRD %s: %w", f, err)
 			}
-			objs, err := a.applyYAML(ctx, data)
+			docs, err := splitYAML(data)
 			if err != nil {
-				return fmt.Errorf("applying CRDs of %s: %w", f, err)
+				return fmt.Errorf("reading CRD %s: %w", f, err)
 			}
-			for _, o := range objs {
-				names = append(names, o.GetName())
+			for _, doc := range docs {
+				var m map[string]any
+				if err := yaml.Unmarshal(doc, &m); err != nil {
+					return fmt.Errorf("parsing CRD %s: %w", f, err)
+				}
+				stripDescriptions(m)
+				u := &unstructured.Unstructured{Object: m}
+				sum := sha256.Sum256(doc)
+				anns := u.GetAnnotations()
+				if anns == nil {
+					anns = map[string]string{}
+				}
+				anns[crdHashAnnotation] = hex.EncodeToString(sum[:])
+				u.SetAnnotations(anns)
+				crds = append(crds, u)
 			}
 		}
 	}
-	if err := waitCRDsEstablished(ctx, a.dyn, names, 30*time.Second); err != nil {
+	g, gctx := errgroup.WithContext(ctx)
+	names := make([]string, 0, len(crds))
+	for _, crd := range crds {
+		names = append(names, crd.GetName())
+		g.Go(func() error { return createOrReplaceCRD(gctx, a.dyn, crd) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	l.log.V(1).Info("hub CRDs created", "count", len(crds))
+	if err := waitCRDsEstablished(ctx, a.dyn, names, 60*time.Second); err != nil {
 		return err
 	}
 	a.mapper.Reset()
 	return nil
+}
+
+// stripDescriptions removes the "description" texts of a CRD's schemas
+// (they are most of Argo CD's CRDs' megabytes; validation does not read
+// them), which saves the hub apiserver seconds and memory.
+func stripDescriptions(crd map[string]any) {
+	versions, _, _ := unstructured.NestedSlice(crd, "spec", "versions")
+	for i, v := range versions {
+		vm, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		if schema, ok, _ := unstructured.NestedMap(vm, "schema", "openAPIV3Schema"); ok {
+			dropKey(schema, "description")
+			_ = unstructured.SetNestedMap(vm, schema, "schema", "openAPIV3Schema")
+		}
+		versions[i] = vm
+	}
+	if len(versions) > 0 {
+		_ = unstructured.SetNestedSlice(crd, versions, "spec", "versions")
+	}
+}
+
+// dropKey deletes key from every schema node under v. Only schema nodes
+// carry "description" as documentation; a property named "description" lives
+// under "properties" and is kept.
+func dropKey(v any, key string) {
+	switch t := v.(type) {
+	case map[string]any:
+		if d, ok := t[key].(string); ok {
+			_ = d
+			delete(t, key)
+		}
+		for k, child := range t {
+			if k == "properties" {
+				if props, ok := child.(map[string]any); ok {
+					for _, p := range props {
+						dropKey(p, key)
+					}
+				}
+				continue
+			}
+			dropKey(child, key)
+		}
+	case []any:
+		for _, c := range t {
+			dropKey(c, key)
+		}
+	}
+}
+
+// createOrReplaceCRD creates crd, or replaces it when its manifest hash differs.
+func createOrReplaceCRD(ctx context.Context, dyn dynamic.Interface, crd *unstructured.Unstructured) error {
+	ri := dyn.Resource(crdGVR)
+	_, err := ri.Create(ctx, crd, metav1.CreateOptions{FieldManager: fieldManager})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating CRD %s: %w", crd.GetName(), err)
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := ri.Get(ctx, crd.GetName(), metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("reading CRD %s: %w", crd.GetName(), err)
+		}
+		if cur.GetAnnotations()[crdHashAnnotation] == crd.GetAnnotations()[crdHashAnnotation] {
+			return nil
+		}
+		crd.SetResourceVersion(cur.GetResourceVersion())
+		if _, err := ri.Update(ctx, crd, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
+			return fmt.Errorf("updating CRD %s: %w", crd.GetName(), err)
+		}
+		return nil
+	})
 }
 
 // hubObjects are the hub's OCM and Argo CD objects, applied on every `lab up`.

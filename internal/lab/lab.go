@@ -168,19 +168,7 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	if err := l.startControlPlanes(ctx); err != nil {
-		return err
-	}
-	if err := l.startServices(ctx); err != nil {
-		return err
-	}
-	if err := l.setupHub(ctx); err != nil {
-		return err
-	}
-	if err := l.startControllers(ctx); err != nil {
-		return err
-	}
-	if err := l.applyHubApplication(ctx); err != nil {
+	if err := l.startAll(ctx); err != nil {
 		return err
 	}
 	if err := l.WaitApplication(ctx, l.st.HubApplication, hubSyncTimeout, SyncedAndHealthy("")); err != nil {
@@ -342,8 +330,12 @@ func (l *Lab) waitPorts(ctx context.Context, p *Process) error {
 	return nil
 }
 
-// startControlPlanes starts etcd, then every apiserver, and waits for them.
-func (l *Lab) startControlPlanes(ctx context.Context) error {
+// startAll starts etcd, then every apiserver, and then, concurrently as
+// each dependency becomes ready: the controller managers (per cluster),
+// redis and the Git server, and the hub's objects, placement controller and
+// Argo CD; finally the extra processes and the hub Application.
+func (l *Lab) startAll(ctx context.Context) error {
+	phase := time.Now()
 	spec, err := l.etcdSpec()
 	if err != nil {
 		return err
@@ -355,15 +347,75 @@ func (l *Lab) startControlPlanes(ctx context.Context) error {
 	if err := l.waitEtcd(ctx, etcd); err != nil {
 		return err
 	}
+	l.log.V(1).Info("etcd ready", "took", time.Since(phase).String())
+	apiservers := map[string]*Process{}
+	for _, c := range l.st.clusters() {
+		p, err := l.start(l.apiserverSpec(c))
+		if err != nil {
+			return err
+		}
+		apiservers[c] = p
+	}
+	ready := map[string]chan struct{}{}
+	for _, c := range l.st.clusters() {
+		ready[c] = make(chan struct{})
+	}
+	servicesReady := make(chan struct{})
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range l.st.clusters() {
-		if l.st.isFailed(c) {
-			// A cluster failed with `lab fail` stays down until `lab restore`.
-			continue
-		}
-		g.Go(func() error { return l.startAPIServer(gctx, c) })
+		g.Go(func() error {
+			cfg, err := restConfig(l.st, l.pki, c)
+			if err != nil {
+				return err
+			}
+			if err := waitAPIServer(gctx, cfg, apiservers[c], apiserverReadyTimeout); err != nil {
+				return err
+			}
+			l.log.V(1).Info("apiserver ready", "cluster", c, "took", time.Since(phase).String())
+			close(ready[c])
+			_, err = l.start(l.kcmSpec(c))
+			return err
+		})
 	}
-	return g.Wait()
+	g.Go(func() error {
+		if err := l.startServices(gctx); err != nil {
+			return err
+		}
+		l.log.V(1).Info("redis and Git server ready", "took", time.Since(phase).String())
+		close(servicesReady)
+		return nil
+	})
+	g.Go(func() error {
+		if err := wait(gctx, ready[HubCluster]); err != nil {
+			return err
+		}
+		if err := l.setupHub(gctx); err != nil {
+			return err
+		}
+		l.log.V(1).Info("hub set up", "took", time.Since(phase).String())
+		if err := l.startControllers(gctx); err != nil {
+			return err
+		}
+		l.log.V(1).Info("placement controller and Argo CD listening", "took", time.Since(phase).String())
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := l.startExtras(ctx); err != nil {
+		return err
+	}
+	return l.applyHubApplication(ctx)
+}
+
+// wait blocks until ch is closed or ctx ends.
+func wait(ctx context.Context, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // waitEtcd waits for etcd's /health.
@@ -399,13 +451,8 @@ func (l *Lab) startAPIServer(ctx context.Context, cluster string) error {
 	return waitAPIServer(ctx, cfg, p, apiserverReadyTimeout)
 }
 
-// startServices starts the controller managers, redis and the Git server.
+// startServices starts redis and the Git server (seeding the repository).
 func (l *Lab) startServices(ctx context.Context) error {
-	for _, c := range l.st.clusters() {
-		if _, err := l.start(l.kcmSpec(c)); err != nil {
-			return err
-		}
-	}
 	redisSpec, err := l.redisSpec()
 	if err != nil {
 		return err
@@ -442,9 +489,11 @@ func (l *Lab) setupHub(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	t0 := time.Now()
 	if err := l.applyCRDs(ctx, a); err != nil {
 		return err
 	}
+	l.log.V(1).Info("hub CRDs established", "took", time.Since(t0).String())
 	objs, err := l.hubObjects()
 	if err != nil {
 		return err
@@ -454,6 +503,7 @@ func (l *Lab) setupHub(ctx context.Context) error {
 			return fmt.Errorf("setting up the hub: %w", err)
 		}
 	}
+	l.log.V(1).Info("hub objects applied", "took", time.Since(t0).String())
 	cc, err := clusterclient.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("building OCM client: %w", err)
@@ -466,8 +516,8 @@ func (l *Lab) setupHub(ctx context.Context) error {
 	return nil
 }
 
-// startControllers starts the placement controller, Argo CD and the extra
-// processes, and waits until their ports listen.
+// startControllers starts the placement controller and Argo CD and waits
+// until their ports listen.
 func (l *Lab) startControllers(ctx context.Context) error {
 	var procs []*Process
 	for _, spec := range []ProcessSpec{l.placementSpec(), l.repoServerSpec(), l.appControllerSpec(), l.appSetSpec()} {
@@ -477,18 +527,30 @@ func (l *Lab) startControllers(ctx context.Context) error {
 		}
 		procs = append(procs, p)
 	}
-	if l.cfg.ExtraProcesses != nil {
-		for _, c := range l.st.clusters() {
-			for _, spec := range l.cfg.ExtraProcesses(l.clusterInfo(c)) {
-				if spec.Cluster == "" {
-					spec.Cluster = c
-				}
-				p, err := l.start(spec)
-				if err != nil {
-					return err
-				}
-				procs = append(procs, p)
+	for _, p := range procs {
+		if err := l.waitPorts(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startExtras starts Config.ExtraProcesses for every cluster.
+func (l *Lab) startExtras(ctx context.Context) error {
+	if l.cfg.ExtraProcesses == nil {
+		return nil
+	}
+	var procs []*Process
+	for _, c := range l.st.clusters() {
+		for _, spec := range l.cfg.ExtraProcesses(l.clusterInfo(c)) {
+			if spec.Cluster == "" {
+				spec.Cluster = c
 			}
+			p, err := l.start(spec)
+			if err != nil {
+				return err
+			}
+			procs = append(procs, p)
 		}
 	}
 	for _, p := range procs {
