@@ -63,7 +63,6 @@ type ghPullRequestEvent struct {
 }
 
 type ghPing struct {
-	HookID     int64         `json:"hook_id"`
 	Repository *ghRepository `json:"repository"`
 	Sender     *ghUser       `json:"sender"`
 }
