@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"sigs.k8s.io/kustomize/kyaml/yaml"
+
 	"github.com/gitover/gitover/api/v1alpha1"
 )
 
@@ -219,17 +221,26 @@ func move(w *workspace, st *planState, target string) error {
 
 // validate renders before and after, and re-reads the new tree.
 func validate(ctx context.Context, tree fs.FS, states []*planState, change *Change, req Request, cache RenderCache) ([]Check, error) {
-	// What to render: every overlay a plan names, and the kustomization
-	// that holds each changed file (the hub folder an Application syncs).
+	// Render every overlay a plan names. A changed file outside them (the
+	// hub folder an Application syncs) is not rendered — kustomize's cost
+	// grows with the square of a kustomization's resources, and a hub of
+	// 1,000 applications holds thousands — but it must be reachable from
+	// its kustomization, or the change would never reach the cluster.
 	set := map[string]bool{}
 	for _, st := range states {
 		for _, d := range st.overlays {
 			set[d] = true
 		}
 	}
+	var unreachable []Check
 	for _, p := range change.Paths() {
-		if root := enclosingKustomization(tree, path.Dir(p)); root != "" {
-			set[root] = true
+		if inAny(set, p) {
+			continue
+		}
+		if root := enclosingKustomization(tree, path.Dir(p)); root != "" && !kustomizationIncludes(tree, root, p, 0) {
+			unreachable = append(unreachable, Check{Name: "hub-reachable", OK: true, Warning: true, Message: fmt.Sprintf(
+				"%s is not listed (directly or through its directories) by %s, so the Application that builds %s will not apply this change",
+				p, kustomizationFile(tree, root), root)})
 		}
 	}
 	dirs := make([]string, 0, len(set))
@@ -303,12 +314,13 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 		}
 	}
 	checks := []Check{
-		{Name: "render-before", OK: true, Message: fmt.Sprintf("%d overlays and kustomizations render before the change%s", len(before), cachedNote(before))},
+		{Name: "render-before", OK: true, Message: fmt.Sprintf("%d overlays render before the change%s", len(before), cachedNote(before))},
 		{Name: "render-after", OK: true, Message: fmt.Sprintf("%d render after it (%d rebuilt%s; %d do not read any changed file)", len(before), len(after), cachedNote(after), len(before)-len(after))},
 	}
 	if req.moves() {
 		checks = append(checks, Check{Name: "one-site-active", OK: true, Message: fmt.Sprintf("exactly one site active after the change: %s", req.Target)})
 	}
+	checks = append(checks, unreachable...)
 	for _, d := range deprecated {
 		checks = append(checks, Check{Name: "kustomize-deprecation", OK: true, Warning: true, Message: "kustomize: " + d})
 	}
@@ -316,6 +328,54 @@ func validate(ctx context.Context, tree fs.FS, states []*planState, change *Chan
 		checks = append(checks, Check{Name: "hooks-render", OK: true, Message: fmt.Sprintf("disk-protection hooks (PostSync, PreDelete) render in %d overlays", protected)})
 	}
 	return checks, nil
+}
+
+// inAny reports whether p lies inside one of the directories.
+func inAny(dirs map[string]bool, p string) bool {
+	for d := path.Dir(p); ; d = path.Dir(d) {
+		if dirs[d] {
+			return true
+		}
+		if d == "." || d == "/" {
+			return false
+		}
+	}
+}
+
+// kustomizationIncludes reports whether the kustomization in root lists
+// file, directly or through the kustomizations of the directories it lists.
+func kustomizationIncludes(tree fs.FS, root, file string, depth int) bool {
+	kf := kustomizationFile(tree, root)
+	if kf == "" || depth > 20 {
+		return false
+	}
+	b, err := fs.ReadFile(tree, kf)
+	if err != nil {
+		return false
+	}
+	f, err := parseYAMLFile(kf, b)
+	if err != nil || len(f.docs) == 0 || len(f.docs[0].Content) == 0 {
+		return false
+	}
+	rn := yaml.NewRNode(f.docs[0].Content[0])
+	for _, field := range []string{"resources", "bases", "components"} {
+		list := rn.Field(field)
+		if list == nil || list.Value.YNode().Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, e := range list.Value.YNode().Content {
+			entry := path.Join(root, e.Value)
+			if entry == file {
+				return true
+			}
+			// A listed directory is a kustomization of its own, which may
+			// list the file (with a load restrictor that allows "..").
+			if kustomizationIncludes(tree, entry, file, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // enclosingKustomization returns the nearest directory at or above dir

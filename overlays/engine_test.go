@@ -592,3 +592,20 @@ func TestInputTreeIsNeverWritten(t *testing.T) {
 	}
 	assert.Len(t, repo, len(snapshot))
 }
+
+func TestHubFileNotListedByItsKustomizationIsFlagged(t *testing.T) {
+	repo := with(followRepo, map[string]string{"hub/kustomization.yaml": "resources:\n- dns.yaml\n"})
+	c, err := Plan(context.Background(), tree(repo), []*v1alpha1.DRPlan{plan(t, followPlan)}, failover("west"))
+	require.NoError(t, err)
+	assert.True(t, hasWarning(c, "hub/shop.yaml is not listed"), "%+v", c.Checks)
+	assert.False(t, hasWarning(c, "hub/dns.yaml is not listed"))
+
+	// Listed through a sub-kustomization counts.
+	nested := with(followRepo, map[string]string{
+		"hub/kustomization.yaml":     "resources:\n- apps\n- dns.yaml\n",
+		"hub/apps/kustomization.yaml": "resources:\n- ../shop.yaml\n",
+	})
+	c, err = Plan(context.Background(), tree(nested), []*v1alpha1.DRPlan{plan(t, followPlan)}, failover("west"))
+	require.NoError(t, err)
+	assert.False(t, hasWarning(c, "is not listed"), "%+v", c.Checks)
+}

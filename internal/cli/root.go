@@ -47,6 +47,7 @@ that keep VM disks, and lets Argo CD converge.`,
 		newPlanCommand(s),
 		newProtectCommand(s),
 		newStatusCommand(s),
+		newHookCommand(s),
 	)
 	for _, f := range extraCommands {
 		root.AddCommand(f())
