@@ -108,7 +108,9 @@ func BenchmarkFailover1000Apps(b *testing.B) {
 			if tc.warm {
 				cache := NewMemoryRenderCache()
 				opts = append(opts, WithRenderCache(cache))
-				if _, err := Plan(ctx, tree, plans, Request{Action: v1alpha1.ActionProtect}, opts...); err != nil {
+				// What `gitover plan` (or the controller watching the
+				// repository) does first: the same request, once.
+				if _, err := Plan(ctx, tree, plans, Request{Action: v1alpha1.ActionFailover, Target: "dr2"}, opts...); err != nil {
 					b.Fatal(err)
 				}
 			}

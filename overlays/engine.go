@@ -128,7 +128,14 @@ func Plan(ctx context.Context, tree fs.FS, plans []*v1alpha1.DRPlan, req Request
 		return change, nil
 	}
 
-	checks, err := validate(ctx, tree, states, change, req, o.cache)
+	// Validation needs only each plan's site and overlays: let the parsed
+	// files go before thousands of renders allocate their own.
+	summaries := make([]planSummary, len(states))
+	for i, st := range states {
+		summaries[i] = planSummary{plan: st.plan, active: st.active, overlays: st.overlays}
+	}
+	states, w = nil, nil
+	checks, err := validate(ctx, tree, summaries, change, req, o.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +226,15 @@ func move(w *workspace, st *planState, target string) error {
 	return nil
 }
 
+// planSummary is what validation keeps of a plan's state.
+type planSummary struct {
+	plan     *v1alpha1.DRPlan
+	active   string
+	overlays []string
+}
+
 // validate renders before and after, and re-reads the new tree.
-func validate(ctx context.Context, tree fs.FS, states []*planState, change *Change, req Request, cache RenderCache) ([]Check, error) {
+func validate(ctx context.Context, tree fs.FS, states []planSummary, change *Change, req Request, cache RenderCache) ([]Check, error) {
 	// Render every overlay a plan names. A changed file outside them (the
 	// hub folder an Application syncs) is not rendered — kustomize's cost
 	// grows with the square of a kustomization's resources, and a hub of

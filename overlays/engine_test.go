@@ -602,7 +602,7 @@ func TestHubFileNotListedByItsKustomizationIsFlagged(t *testing.T) {
 
 	// Listed through a sub-kustomization counts.
 	nested := with(followRepo, map[string]string{
-		"hub/kustomization.yaml":     "resources:\n- apps\n- dns.yaml\n",
+		"hub/kustomization.yaml":      "resources:\n- apps\n- dns.yaml\n",
 		"hub/apps/kustomization.yaml": "resources:\n- ../shop.yaml\n",
 	})
 	c, err = Plan(context.Background(), tree(nested), []*v1alpha1.DRPlan{plan(t, followPlan)}, failover("west"))

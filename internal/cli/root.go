@@ -48,6 +48,7 @@ that keep VM disks, and lets Argo CD converge.`,
 		newProtectCommand(s),
 		newStatusCommand(s),
 		newHookCommand(s),
+		newDemoCommand(s),
 	)
 	for _, f := range extraCommands {
 		root.AddCommand(f())
