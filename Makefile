@@ -27,7 +27,7 @@ generate: $(BIN)/controller-gen ## Generate deepcopy code for the API.
 
 .PHONY: manifests
 manifests: $(BIN)/controller-gen ## Generate CRDs into deploy/crds.
-	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=deploy/crds
+	$(BIN)/controller-gen crd paths=./api/v1alpha1/... output:crd:artifacts:config=deploy/crds
 
 $(BIN)/controller-gen: hack/tools/gen/go.mod hack/tools/gen/go.sum
 	cd hack/tools/gen && $(GO) build -o $(BIN)/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -32,10 +32,16 @@ func Subject(c *overlays.Change) string {
 // Action is the action as trailers and subjects spell it.
 func Action(a v1alpha1.Action) string { return strings.ToLower(string(a)) }
 
+// TrailerOperation names the Failover object (namespace/name/uid) a
+// commit carries out, so that a restarted controller finds its own commit
+// instead of making a second one.
+const TrailerOperation = "Gitover-Operation"
+
 // Message is the whole commit message. A non-empty custom message replaces
 // the generated subject; the body and trailers always follow, so every
-// gitover commit names its plans, action and target.
-func Message(c *overlays.Change, custom string) string {
+// gitover commit names its plans, action and target. extra trailers (e.g.
+// TrailerOperation) are appended after gitover's own.
+func Message(c *overlays.Change, custom string, extra ...[2]string) string {
 	var b strings.Builder
 	if s := strings.TrimSpace(custom); s != "" {
 		b.WriteString(s)
@@ -69,6 +75,7 @@ func Message(c *overlays.Change, custom string) string {
 	if c.Target != "" {
 		kv = append(kv, [2]string{git.TrailerTarget, c.Target})
 	}
+	kv = append(kv, extra...)
 	return git.Trailers(b.String(), kv...)
 }
 

@@ -44,3 +44,9 @@ func TestLongChangesAreSummarised(t *testing.T) {
 	assert.Contains(t, msg, "... and 60 more edits.")
 	assert.Len(t, git.ParseTrailers(msg)[git.TrailerPlan], 5)
 }
+
+func TestOperationTrailer(t *testing.T) {
+	c := &overlays.Change{Action: v1alpha1.ActionFailover, Target: "dr2", Plans: []overlays.PlanChange{{Plan: "shop", Source: "dr1", Target: "dr2"}}}
+	msg := Message(c, "", [2]string{TrailerOperation, "argocd/fo-1/1234"})
+	assert.Equal(t, []string{"argocd/fo-1/1234"}, git.ParseTrailers(msg)[TrailerOperation])
+}
