@@ -70,21 +70,28 @@ func (o *repoOptions) bind(cmd *cobra.Command) {
 	_ = cmd.MarkFlagRequired("plan")
 }
 
+// cacheFor returns the render cache of a repository (its work-tree path or
+// URL) and a function that saves it. The cache holds only successful
+// renders, so it is worth keeping whatever the outcome; failing to save it
+// only costs time later.
+func (o *repoOptions) cacheFor(key string) (overlays.RenderCache, func()) {
+	if o.renderCache == "" {
+		return overlays.NewMemoryRenderCache(), func() {}
+	}
+	if !isRepoURL(key) {
+		if abs, err := filepath.Abs(key); err == nil {
+			key = abs
+		}
+	}
+	c := overlays.OpenFileRenderCache(o.renderCache, key)
+	return c, func() { _ = c.Save() }
+}
+
 // planChange runs the engine with the repository's render cache.
 func (o *repoOptions) planChange(ctx context.Context, root string, tree fs.FS, plans []*v1alpha1.DRPlan, req overlays.Request) (*overlays.Change, error) {
-	if o.renderCache == "" {
-		return overlays.Plan(ctx, tree, plans, req)
-	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		abs = root
-	}
-	cache := overlays.OpenFileRenderCache(o.renderCache, abs)
-	change, err := overlays.Plan(ctx, tree, plans, req, overlays.WithRenderCache(cache))
-	// The cache holds only successful renders, so it is worth keeping
-	// whatever the outcome; failing to save it only costs time later.
-	_ = cache.Save()
-	return change, err
+	cache, save := o.cacheFor(root)
+	defer save()
+	return overlays.Plan(ctx, tree, plans, req, overlays.WithRenderCache(cache))
 }
 
 func (o *repoOptions) validate() error {
@@ -125,9 +132,10 @@ func (o *commitOptions) signature() (git.Signature, error) {
 func newMoveCommand(s Streams, k moveKind) *cobra.Command {
 	var ro repoOptions
 	var co commitOptions
+	var rem remoteOptions
 	var to string
 	cmd := &cobra.Command{
-		Use:   k.use + " --plan FILE --repo DIR --to SITE",
+		Use:   k.use + " --plan FILE --repo DIR|URL --to SITE",
 		Short: k.short,
 		Long:  k.long,
 		Args:  cobra.NoArgs,
@@ -135,11 +143,16 @@ func newMoveCommand(s Streams, k moveKind) *cobra.Command {
 			if err := ro.validate(); err != nil {
 				return err
 			}
-			return runChange(cmd.Context(), s, ro, co, overlays.Request{Action: k.action, Target: to})
+			req := overlays.Request{Action: k.action, Target: to}
+			if rem.remote(ro.repo) {
+				return runRemote(cmd.Context(), s, ro, co, rem, req)
+			}
+			return runChange(cmd.Context(), s, ro, co, req)
 		},
 	}
 	ro.bind(cmd)
 	co.bind(cmd)
+	rem.bind(cmd)
 	cmd.Flags().StringVar(&to, "to", "", "the site that becomes active")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
@@ -148,8 +161,9 @@ func newMoveCommand(s Streams, k moveKind) *cobra.Command {
 func newProtectCommand(s Streams) *cobra.Command {
 	var ro repoOptions
 	var co commitOptions
+	var rem remoteOptions
 	cmd := &cobra.Command{
-		Use:   "protect --plan FILE --repo DIR",
+		Use:   "protect --plan FILE --repo DIR|URL",
 		Short: "Commit the generated disk-protection hooks into every overlay the plans name",
 		Long: `protect adds (or refreshes) the generated disk-protection file in every overlay
 of the plans with diskProtection.enabled, lists it in each overlay's
@@ -161,11 +175,16 @@ Running it twice changes nothing.`,
 			if err := ro.validate(); err != nil {
 				return err
 			}
-			return runChange(cmd.Context(), s, ro, co, overlays.Request{Action: v1alpha1.ActionProtect})
+			req := overlays.Request{Action: v1alpha1.ActionProtect}
+			if rem.remote(ro.repo) {
+				return runRemote(cmd.Context(), s, ro, co, rem, req)
+			}
+			return runChange(cmd.Context(), s, ro, co, req)
 		},
 	}
 	ro.bind(cmd)
 	co.bind(cmd)
+	rem.bind(cmd)
 	return cmd
 }
 
@@ -271,13 +290,16 @@ func readTree(dir string) (fs.FS, error) {
 	return os.DirFS(dir), nil
 }
 
+// loadPlans reads the --plan files.
+func loadPlans(ro repoOptions) ([]*v1alpha1.DRPlan, error) { return planfile.Load(ro.plans...) }
+
 // runChange plans, validates and commits one change to a local repository.
 func runChange(ctx context.Context, s Streams, ro repoOptions, co commitOptions, req overlays.Request) error {
 	author, err := co.signature()
 	if err != nil {
 		return err
 	}
-	plans, err := planfile.Load(ro.plans...)
+	plans, err := loadPlans(ro)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,10 @@ type GitHubConfig struct {
 	Branches map[string]string
 	// FirstNumber is the number of the first pull request; default 1.
 	FirstNumber int
+	// LookupBranch, when set, is asked for branches the simulation does
+	// not know, so that it can front a real Git repository (a test's Git
+	// server): it returns the branch's tip, or false.
+	LookupBranch func(name string) (string, bool)
 }
 
 // GitHubPull is one pull request in the simulation's store.
@@ -134,6 +138,18 @@ func (s *GitHub) SetBranch(name, sha string) {
 	s.mu.Lock()
 	s.branches[name] = sha
 	s.mu.Unlock()
+}
+
+// branch returns a branch's tip from the store or, failing that, from
+// LookupBranch. Callers hold s.mu.
+func (s *GitHub) branch(name string) (string, bool) {
+	if sha, ok := s.branches[name]; ok {
+		return sha, true
+	}
+	if s.cfg.LookupBranch != nil {
+		return s.cfg.LookupBranch(name)
+	}
+	return "", false
 }
 
 // AddPull stores a pull request as if it had been opened earlier and
@@ -438,8 +454,8 @@ func (s *GitHub) create(w http.ResponseWriter, req Request, api string) {
 	if o, ref, ok := strings.Cut(head, ":"); ok && strings.EqualFold(o, s.cfg.Owner) {
 		head = ref
 	}
-	headSHA, okHead := s.branches[head]
-	baseSHA, okBase := s.branches[*in.Base]
+	headSHA, okHead := s.branch(head)
+	baseSHA, okBase := s.branch(*in.Base)
 	switch {
 	case !okBase:
 		ghError(w, http.StatusUnprocessableEntity, "Validation Failed", docs,
