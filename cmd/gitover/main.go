@@ -8,9 +8,11 @@ import (
 	"syscall"
 
 	"github.com/gitover/gitover/internal/cli"
+	"github.com/gitover/gitover/internal/lab/labcmd"
 )
 
 func main() {
+	cli.Register(labcmd.NewCommand)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, os.Args[1:])
 	stop()
