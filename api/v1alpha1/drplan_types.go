@@ -240,8 +240,10 @@ type GitProvider struct {
 	// +kubebuilder:validation:Enum=github;gitlab
 	Type string `json:"type"`
 
-	// APIURL is the API base for Enterprise/self-managed installs; empty
-	// means github.com or gitlab.com.
+	// APIURL is the API base for Enterprise/self-managed installs. Empty
+	// means api.github.com or gitlab.com when the repository is hosted
+	// there, and otherwise the repository URL's host (GitHub Enterprise
+	// Server at https://HOST/api/v3/, self-managed GitLab at /api/v4/).
 	// +optional
 	APIURL string `json:"apiURL,omitempty"`
 
