@@ -124,6 +124,10 @@ type PullRequestStatus struct {
 
 // Timeline records when each milestone of the operation happened.
 type Timeline struct {
+	// SourceLost is when the source site's ManagedClusters stopped being
+	// available (a Failover of a lost site only): the start of "detect".
+	// +optional
+	SourceLost *metav1.Time `json:"sourceLost,omitempty"`
 	// +optional
 	Requested *metav1.Time `json:"requested,omitempty"`
 	// +optional
