@@ -39,6 +39,15 @@ type AppStatus struct {
 	Health string
 	// OperationPhase is status.operationState.phase.
 	OperationPhase string
+	// Resources are the managed resources of status.resources.
+	Resources []AppResource
+}
+
+// AppResource is one entry of an Application's status.resources.
+type AppResource struct {
+	Group, Kind, Namespace, Name string
+	// Sync and Health are the resource's sync and health status.
+	Sync, Health string
 }
 
 // AppCondition is a predicate on an Application's status.
@@ -100,6 +109,23 @@ func appStatus(u *unstructured.Unstructured) AppStatus {
 	s.Revision, _, _ = unstructured.NestedString(u.Object, "status", "sync", "revision")
 	s.Health, _, _ = unstructured.NestedString(u.Object, "status", "health", "status")
 	s.OperationPhase, _, _ = unstructured.NestedString(u.Object, "status", "operationState", "phase")
+	res, _, _ := unstructured.NestedSlice(u.Object, "status", "resources")
+	for _, r := range res {
+		m, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		ar := AppResource{}
+		ar.Group, _ = m["group"].(string)
+		ar.Kind, _ = m["kind"].(string)
+		ar.Namespace, _ = m["namespace"].(string)
+		ar.Name, _ = m["name"].(string)
+		ar.Sync, _ = m["status"].(string)
+		if h, ok := m["health"].(map[string]any); ok {
+			ar.Health, _ = h["status"].(string)
+		}
+		s.Resources = append(s.Resources, ar)
+	}
 	return s
 }
 

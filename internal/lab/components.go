@@ -223,9 +223,35 @@ func (l *Lab) argoEnv() []string {
 		// outside a pod it reaches the hub through KUBECONFIG instead.
 		"ARGOCD_FAKE_IN_CLUSTER=true",
 		"ARGOCD_GPG_ENABLED=false",
-		// kustomize and the git askpass helper ("argocd") come from BinDir.
-		"PATH=" + l.st.BinDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		// kustomize and the git askpass helper ("argocd") come from BinDir,
+		// git-verify-wrapper.sh from the lab's run/bin.
+		"PATH=" + strings.Join([]string{runBinDir(l.st.Dir), l.st.BinDir, os.Getenv("PATH")}, string(os.PathListSeparator)),
 	}
+}
+
+// runBinDir holds the small scripts the lab provides to its processes.
+func runBinDir(dir string) string { return filepath.Join(dir, "run", "bin") }
+
+// gitVerifyWrapper stands in for the script of the same name in Argo CD's
+// image: the repo-server runs it before every manifest generation to read a
+// commit's signature (and fails the generation when it is missing). The lab
+// runs with GPG disabled, so there is no signature to report.
+const gitVerifyWrapper = `#!/bin/sh
+# Written by the gitover lab: Argo CD's repo-server calls this with a commit;
+# GPG verification is disabled in the lab, so it reports nothing.
+exit 0
+`
+
+// writeRunScripts writes the lab's helper scripts into run/bin.
+func writeRunScripts(dir string) error {
+	bin := runBinDir(dir)
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", bin, err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "git-verify-wrapper.sh"), []byte(gitVerifyWrapper), 0o755); err != nil {
+		return fmt.Errorf("writing git-verify-wrapper.sh: %w", err)
+	}
+	return nil
 }
 
 func (l *Lab) repoServerSpec() ProcessSpec {
@@ -241,12 +267,12 @@ func (l *Lab) repoServerSpec() ProcessSpec {
 			"--metrics-port=" + strconv.Itoa(p.RepoServerMetrics),
 			"--redis=" + loopback(p.Redis),
 			"--disable-tls",
+			"--client-ca-path=", // no mTLS on a plaintext loopback listener
 			"--logformat=text",
 			"--loglevel=info",
 		},
 		Env: append(l.argoEnv(),
 			"ARGOCD_ASK_PASS_SOCK="+filepath.Join(l.st.Dir, "run", "askpass.sock"),
-			"ARGOCD_REPO_SERVER_CLIENT_CA_PATH="+filepath.Join(l.st.Dir, "run", "no-client-ca.crt"),
 		),
 		Ports: []int{p.RepoServer, p.RepoServerMetrics},
 	}

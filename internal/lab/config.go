@@ -94,6 +94,9 @@ type Config struct {
 	// started once the cluster's apiserver is ready and stopped by Down (the
 	// hook for the KubeVirt/CDI simulator). Called for the hub and each spoke.
 	ExtraProcesses func(Cluster) []ProcessSpec
+	// KeepOnFailure leaves the processes running when Up fails, for
+	// debugging (`lab down` stops them).
+	KeepOnFailure bool
 	// Logger receives progress messages. Default: discard.
 	Logger logr.Logger
 }

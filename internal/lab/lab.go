@@ -161,6 +161,10 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
+		if err != nil && l.cfg.KeepOnFailure {
+			l.log.Info("lab up failed; processes left running (lab down stops them)", "error", err.Error())
+			return
+		}
 		if err != nil {
 			l.log.Info("lab up failed; stopping what was started", "error", err.Error())
 			if stopErr := l.stopAll(context.WithoutCancel(ctx)); stopErr != nil {
@@ -171,12 +175,43 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 	if err := l.startAll(ctx); err != nil {
 		return err
 	}
-	if err := l.WaitApplication(ctx, l.st.HubApplication, hubSyncTimeout, SyncedAndHealthy("")); err != nil {
+	if err := l.waitHub(ctx); err != nil {
 		return fmt.Errorf("hub Application %s did not sync (see %s): %w", l.st.HubApplication,
 			filepath.Join(l.st.Dir, "logs", procAppController+".log"), err)
 	}
 	l.log.Info("lab up", "dir", l.st.Dir, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
+}
+
+// waitHub waits until the hub Application is Synced and Healthy. An
+// ApplicationSet created together with its Placement first finds no
+// PlacementDecision ("no clusterDecisionResources found", Degraded) and
+// retries only at its requeue; like an operator would, waitHub nudges the
+// hub's ApplicationSets while the synced hub is not Healthy.
+func (l *Lab) waitHub(ctx context.Context) error {
+	var lastNudge time.Time
+	cond := SyncedAndHealthy("")
+	return l.WaitApplication(ctx, l.st.HubApplication, hubSyncTimeout, func(s AppStatus) bool {
+		if cond(s) {
+			return true
+		}
+		if s.Sync != "Synced" || s.Health == "Healthy" || time.Since(lastNudge) < 3*time.Second {
+			return false
+		}
+		for _, r := range s.Resources {
+			// Argo CD 3 does not persist per-resource health by default:
+			// nudge every ApplicationSet of the hub while it is not Healthy.
+			if r.Kind == "ApplicationSet" && r.Group == ApplicationSetGVR.Group && r.Namespace == l.st.ArgoCDNamespace {
+				lastNudge = time.Now()
+				if err := l.NudgeApplicationSet(ctx, r.Name); err != nil {
+					l.log.V(1).Info("nudging ApplicationSet failed", "name", r.Name, "error", err.Error())
+				} else {
+					l.log.V(1).Info("nudged ApplicationSet of the unhealthy hub", "name", r.Name)
+				}
+			}
+		}
+		return false
+	})
 }
 
 // prepare builds the state from the config (reusing the ports of an
@@ -223,6 +258,9 @@ func (l *Lab) prepare(prev *state) error {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, d), 0o755); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
+	}
+	if err := writeRunScripts(cfg.Dir); err != nil {
+		return err
 	}
 	p, err := ensurePKI(cfg.Dir)
 	if err != nil {

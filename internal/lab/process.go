@@ -311,6 +311,9 @@ func waitFor(ctx context.Context, timeout, interval time.Duration, what string, 
 		if ok {
 			return nil
 		}
+		if errors.Is(err, errProcessExited) {
+			return fmt.Errorf("waiting for %s: %w", what, err)
+		}
 		if err != nil {
 			last = err
 		}

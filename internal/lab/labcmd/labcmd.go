@@ -128,6 +128,7 @@ func newUpCommand(o *options) *cobra.Command {
 	f.StringVar(&cfg.HubPath, "hub-path", "", "repository folder the hub Application syncs (default hub/single)")
 	f.StringVar(&cfg.BinDir, "bin", "", "directory with the tools from `make tools` (default $GITOVER_LAB_BIN, the executable's directory, or ./bin)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	f.BoolVar(&cfg.KeepOnFailure, "keep-on-failure", false, "leave the processes running when up fails (for debugging; lab down stops them)")
 	return cmd
 }
 
