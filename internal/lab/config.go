@@ -271,4 +271,6 @@ func defaultDir() (string, error) {
 // DefaultDir returns the lab directory used when none is given.
 func DefaultDir() (string, error) { return defaultDir() }
 
-var errNotRunning = errors.New("lab is not running")
+// ErrNotRunning is returned (wrapped) when no lab is recorded in a directory
+// or its core processes are not running.
+var ErrNotRunning = errors.New("lab is not running")

@@ -104,7 +104,7 @@ func Open(dir string, log logr.Logger) (*Lab, error) {
 	st, err := loadState(abs)
 	if err != nil {
 		if isNotExist(err) {
-			return nil, fmt.Errorf("no lab in %s (run `gitover lab up`): %w", abs, errNotRunning)
+			return nil, fmt.Errorf("no lab in %s (run `gitover lab up`): %w", abs, ErrNotRunning)
 		}
 		return nil, err
 	}
@@ -786,7 +786,7 @@ func (l *Lab) Restore(ctx context.Context, cluster string) error {
 func (l *Lab) requireRunning() error {
 	for _, name := range []string{procEtcd, apiserverProc(HubCluster)} {
 		if p := l.st.process(name); p == nil || !p.Alive() {
-			return fmt.Errorf("lab in %s: %s is not running: %w", l.st.Dir, name, errNotRunning)
+			return fmt.Errorf("lab in %s: %s is not running: %w", l.st.Dir, name, ErrNotRunning)
 		}
 	}
 	return nil
@@ -907,13 +907,18 @@ type ProcessStatus struct {
 
 // Processes reports every recorded process with its liveness and memory.
 func (l *Lab) Processes() []ProcessStatus {
-	if st, err := loadState(l.st.Dir); err == nil {
-		l.mu.Lock()
-		l.st = st
+	l.mu.Lock()
+	if l.st == nil {
 		l.mu.Unlock()
+		return nil
 	}
+	if st, err := loadState(l.st.Dir); err == nil {
+		l.st = st
+	}
+	procs := append([]*Process(nil), l.st.Processes...)
+	l.mu.Unlock()
 	var out []ProcessStatus
-	for _, p := range l.st.Processes {
+	for _, p := range procs {
 		out = append(out, ProcessStatus{
 			Name: p.Name, Cluster: p.Cluster, PID: p.PID, Alive: p.Alive(),
 			RSSBytes: p.rssBytes(), Ports: p.Ports, Log: p.Log,
@@ -925,9 +930,16 @@ func (l *Lab) Processes() []ProcessStatus {
 
 // MemoryBytes returns the summed resident memory of every lab process and
 // its children (git, kustomize spawned by the repo-server included).
+// It is safe to call while Up runs (0 before Up starts anything).
 func (l *Lab) MemoryBytes() uint64 {
+	l.mu.Lock()
+	var procs []*Process
+	if l.st != nil {
+		procs = append(procs, l.st.Processes...)
+	}
+	l.mu.Unlock()
 	var total uint64
-	for _, p := range l.st.Processes {
+	for _, p := range procs {
 		total += p.rssBytes()
 	}
 	return total

@@ -5,6 +5,7 @@ package labcmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,6 +148,10 @@ func newDownCommand(o *options) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := lab.Open(o.dir, o.logger(cmd.ErrOrStderr()))
+			if errors.Is(err, lab.ErrNotRunning) {
+				fmt.Fprintln(cmd.ErrOrStderr(), err)
+				return nil // nothing to stop
+			}
 			if err != nil {
 				return err
 			}
