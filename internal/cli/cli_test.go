@@ -253,3 +253,20 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+func TestDemoRunsTheEmbeddedSample(t *testing.T) {
+	for _, topology := range []string{"dual", "single"} {
+		t.Run(topology, func(t *testing.T) {
+			dir := t.TempDir()
+			out, _, err := gitover(t, "demo", "--local", "--topology", topology, "--dir", dir)
+			require.NoError(t, err, out)
+			repo := filepath.Join(dir, "repo")
+			assert.Equal(t, []string{"gitover: failover shop to dr2", "gitover: protect the VM disks of shop", "Sample application: shop on dr1"},
+				strings.Split(runGit(t, repo, "log", "--format=%s"), "\n"))
+			assert.Contains(t, out, "$ git show")
+			active, _, err := gitover(t, "status", "--plan", filepath.Join(dir, "plan.yaml"), "--repo", repo)
+			require.NoError(t, err)
+			assert.Contains(t, active, "shop\tactive on dr2")
+		})
+	}
+}
