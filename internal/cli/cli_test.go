@@ -71,8 +71,8 @@ func gitover(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := NewRoot(Streams{Out: &out, Err: &errb})
-	if args[0] != "status" {
-		args = append(args, "--render-cache", t.TempDir())
+	if cmd, _, err := root.Find(args); err == nil && cmd.Flags().Lookup("render-cache") != nil {
+		args = append(args, "--render-cache", t.TempDir()) // keep tests off the user's cache
 	}
 	root.SetArgs(args)
 	err = root.ExecuteContext(context.Background())
