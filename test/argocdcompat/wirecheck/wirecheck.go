@@ -261,6 +261,36 @@ func set(v any, st []string) bool {
 	return ok && set(child, st[1:])
 }
 
+// First returns the first non-zero value at path in doc (under "[]", the
+// first element that has one).
+func First(doc any, path string) (any, bool) {
+	var walk func(v any, st []string) (any, bool)
+	walk = func(v any, st []string) (any, bool) {
+		if len(st) == 0 {
+			return v, !zero(v)
+		}
+		if st[0] == "[]" {
+			arr, _ := v.([]any)
+			for _, e := range arr {
+				if got, ok := walk(e, st[1:]); ok {
+					return got, true
+				}
+			}
+			return nil, false
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		child, ok := m[st[0]]
+		if !ok {
+			return nil, false
+		}
+		return walk(child, st[1:])
+	}
+	return walk(doc, steps(path))
+}
+
 // Missing returns the paths that doc leaves absent or zero (empty string,
 // false, 0, null, {} or []): a fixture must give each a distinctive value,
 // or a field that does not round-trip would go unnoticed.

@@ -133,6 +133,31 @@ func TestMissing(t *testing.T) {
 	}
 }
 
+func TestFirst(t *testing.T) {
+	doc := `{"a":{"b":"x"},"items":[{"name":""},{"name":"second"},{"name":"third"}],"z":0}`
+	tests := []struct {
+		path   string
+		want   any
+		wantOK bool
+	}{
+		{"a.b", "x", true},
+		{"a", map[string]any{"b": "x"}, true},
+		{"items[].name", "second", true},
+		{"z", nil, false},
+		{"a.c", nil, false},
+		{"a.b.c", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			got, ok := First(mustGeneric(t, doc), tt.path)
+			assert.Equal(t, tt.wantOK, ok)
+			if tt.wantOK {
+				assert.Equal(t, tt.want, got)
+			}
+		})
+	}
+}
+
 func TestProject(t *testing.T) {
 	tests := []struct {
 		name  string
