@@ -38,6 +38,9 @@ type Lab struct {
 	mu  sync.Mutex // guards st.Processes and st.save
 	st  *state
 	pki *pki
+	// attached is true for a lab opened with Open: another process may
+	// change its state, so queries re-read lab.json.
+	attached bool
 }
 
 // New validates cfg, fills its defaults and returns a lab that Up can start.
@@ -115,7 +118,7 @@ func Open(dir string, log logr.Logger) (*Lab, error) {
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &Lab{cfg: Config{Dir: abs, Logger: log}, log: log, st: st, pki: p}, nil
+	return &Lab{cfg: Config{Dir: abs, Logger: log}, log: log, st: st, pki: p, attached: true}, nil
 }
 
 // Up starts the lab and returns once the hub Application is Synced and
@@ -625,9 +628,7 @@ func (l *Lab) Down(ctx context.Context) error {
 		return err
 	}
 	defer unlock()
-	if st, err := loadState(l.st.Dir); err == nil {
-		l.st = st
-	}
+	l.reload()
 	return l.stopAll(ctx)
 }
 
@@ -715,6 +716,7 @@ func (l *Lab) Fail(ctx context.Context, cluster string) error {
 		return err
 	}
 	defer unlock()
+	l.reload()
 	if !l.st.isSpoke(cluster) {
 		return fmt.Errorf("cannot fail %q: not a spoke of the lab (spokes: %s)", cluster, strings.Join(l.Spokes(), ", "))
 	}
@@ -753,6 +755,7 @@ func (l *Lab) Restore(ctx context.Context, cluster string) error {
 		return err
 	}
 	defer unlock()
+	l.reload()
 	if !l.st.isSpoke(cluster) {
 		return fmt.Errorf("cannot restore %q: not a spoke of the lab (spokes: %s)", cluster, strings.Join(l.Spokes(), ", "))
 	}
@@ -780,6 +783,19 @@ func (l *Lab) Restore(ctx context.Context, cluster string) error {
 	}
 	l.log.Info("cluster restored", "cluster", cluster)
 	return nil
+}
+
+// reload re-reads lab.json for a lab attached with Open (the caller holds
+// the directory lock).
+func (l *Lab) reload() {
+	if !l.attached {
+		return
+	}
+	if st, err := loadState(l.st.Dir); err == nil {
+		l.mu.Lock()
+		l.st = st
+		l.mu.Unlock()
+	}
 }
 
 // requireRunning fails unless etcd and the hub apiserver run.
@@ -912,8 +928,10 @@ func (l *Lab) Processes() []ProcessStatus {
 		l.mu.Unlock()
 		return nil
 	}
-	if st, err := loadState(l.st.Dir); err == nil {
-		l.st = st
+	if l.attached {
+		if st, err := loadState(l.st.Dir); err == nil {
+			l.st = st
+		}
 	}
 	procs := append([]*Process(nil), l.st.Processes...)
 	l.mu.Unlock()

@@ -27,8 +27,7 @@ var (
 	skipReason string
 )
 
-// TestMain builds the binary that carries the lab command (cmd/gitover when
-// it registers `lab`, else the lab's stand-alone main) and checks the tools.
+// TestMain checks the tools and builds the gitover binary.
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -62,23 +61,19 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// buildHelper builds the binary whose `lab` command the lab re-executes.
+// buildHelper builds the gitover binary; the lab re-executes its `lab`
+// command for background helpers (the Git server).
 func buildHelper(dir string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(filepath.Join(repoRoot, "cmd", "gitover")); err == nil {
-		bin := filepath.Join(dir, "gitover")
-		if out, err := goBuild(ctx, bin, "./cmd/gitover"); err != nil {
-			fmt.Fprintf(os.Stderr, "building cmd/gitover failed, using the lab's own main:\n%s\n", out)
-		} else if err := exec.CommandContext(ctx, bin, "lab", "--help").Run(); err == nil {
-			return []string{bin, "lab"}, nil
-		}
+	bin := filepath.Join(dir, "gitover")
+	if out, err := goBuild(ctx, bin, "./cmd/gitover"); err != nil {
+		return nil, fmt.Errorf("building cmd/gitover: %w\n%s", err, out)
 	}
-	bin := filepath.Join(dir, "gitover-lab")
-	if out, err := goBuild(ctx, bin, "./internal/lab/internal/labmain"); err != nil {
-		return nil, fmt.Errorf("building the lab command: %w\n%s", err, out)
+	if out, err := exec.CommandContext(ctx, bin, "lab", "--help").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("cmd/gitover has no lab command: %w\n%s", err, out)
 	}
-	return []string{bin}, nil
+	return []string{bin, "lab"}, nil
 }
 
 func goBuild(ctx context.Context, out, pkg string) ([]byte, error) {

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
 
+	samples "github.com/gitover/gitover"
 	"github.com/gitover/gitover/internal/lab"
 )
 
@@ -90,9 +93,45 @@ func extraProcesses(helper []string) func(lab.Cluster) []lab.ProcessSpec {
 	return nil
 }
 
+// writeSamples copies the demo repository and plans embedded in the
+// gitover binary into dir/sample and returns the repository and the plan of
+// the topology (single or dual).
+func writeSamples(dir, topology string) (repo, plan string, err error) {
+	planPath := samples.SamplePlanSingle
+	switch topology {
+	case "single":
+	case "dual":
+		planPath = samples.SamplePlanDual
+	default:
+		return "", "", fmt.Errorf("--topology %q: want single or dual", topology)
+	}
+	root := filepath.Join(dir, "sample")
+	if err := os.RemoveAll(root); err != nil {
+		return "", "", fmt.Errorf("clearing %s: %w", root, err)
+	}
+	sub, err := fs.Sub(samples.Samples, samples.SampleRepo)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the embedded sample repository: %w", err)
+	}
+	repo = filepath.Join(root, "repo")
+	if err := os.CopyFS(repo, sub); err != nil {
+		return "", "", fmt.Errorf("writing the sample repository to %s: %w", repo, err)
+	}
+	data, err := fs.ReadFile(samples.Samples, planPath)
+	if err != nil {
+		return "", "", fmt.Errorf("reading the embedded plan %s: %w", planPath, err)
+	}
+	plan = filepath.Join(root, filepath.Base(planPath))
+	if err := os.WriteFile(plan, data, 0o644); err != nil {
+		return "", "", fmt.Errorf("writing %s: %w", plan, err)
+	}
+	return repo, plan, nil
+}
+
 func newUpCommand(o *options) *cobra.Command {
 	cfg := lab.Config{}
 	var timeout time.Duration
+	var topology string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start the lab and wait until the hub Application is synced",
@@ -107,6 +146,20 @@ func newUpCommand(o *options) *cobra.Command {
 				return err
 			}
 			cfg.Dir = o.dir
+			if cfg.Dir == "" {
+				if cfg.Dir, err = lab.DefaultDir(); err != nil {
+					return err
+				}
+			}
+			if cfg.PlanFile == "" && cfg.RepoDir == "" {
+				// The demo embedded in the binary: works from any directory.
+				if cfg.RepoDir, cfg.PlanFile, err = writeSamples(cfg.Dir, topology); err != nil {
+					return err
+				}
+				if cfg.HubPath == "" {
+					cfg.HubPath = "hub/" + topology
+				}
+			}
 			cfg.Helper = helper
 			cfg.ExtraProcesses = extraProcesses(helper)
 			cfg.Logger = o.logger(cmd.ErrOrStderr())
@@ -124,9 +177,10 @@ func newUpCommand(o *options) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.PlanFile, "plan", "", "DRPlan whose sites and cluster label the lab uses (default testdata/plans/demo-single.yaml)")
-	f.StringVar(&cfg.RepoDir, "repo", "", "directory seeding the lab's Git repository (default testdata/repos/demo)")
-	f.StringVar(&cfg.HubPath, "hub-path", "", "repository folder the hub Application syncs (default hub/single)")
+	f.StringVar(&cfg.PlanFile, "plan", "", "DRPlan whose sites and cluster label the lab uses (default: the embedded demo plan of --topology)")
+	f.StringVar(&cfg.RepoDir, "repo", "", "directory seeding the lab's Git repository (default: the embedded demo repository)")
+	f.StringVar(&cfg.HubPath, "hub-path", "", "repository folder the hub Application syncs (default hub/<topology>)")
+	f.StringVar(&topology, "topology", "single", "demo topology when --plan and --repo are not given: single (one ApplicationSet) or dual (two)")
 	f.StringVar(&cfg.BinDir, "bin", "", "directory with the tools from `make tools` (default $GITOVER_LAB_BIN, the executable's directory, or ./bin)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
 	f.BoolVar(&cfg.KeepOnFailure, "keep-on-failure", false, "leave the processes running when up fails (for debugging; lab down stops them)")

@@ -3,6 +3,7 @@ package labcmd
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -21,7 +22,7 @@ func TestCommandTree(t *testing.T) {
 	serve, _, err := cmd.Find([]string{"serve-git"})
 	require.NoError(t, err)
 	assert.True(t, serve.Hidden, "serve-git is a hidden helper")
-	for _, flag := range []string{"plan", "repo", "hub-path", "bin", "timeout", "keep-on-failure"} {
+	for _, flag := range []string{"plan", "repo", "hub-path", "topology", "bin", "timeout", "keep-on-failure"} {
 		up, _, _ := cmd.Find([]string{"up"})
 		assert.NotNil(t, up.Flags().Lookup(flag), "up --%s", flag)
 	}
@@ -120,6 +121,24 @@ func TestDownOnMissingLabIsANoOp(t *testing.T) {
 	cmd.SetArgs([]string{"down", "--dir", t.TempDir()})
 	require.NoError(t, cmd.Execute())
 	assert.Contains(t, out.String(), "no lab in")
+}
+
+func TestWriteSamples(t *testing.T) {
+	for _, topology := range []string{"single", "dual"} {
+		t.Run(topology, func(t *testing.T) {
+			dir := t.TempDir()
+			repo, plan, err := writeSamples(dir, topology)
+			require.NoError(t, err)
+			assert.FileExists(t, plan)
+			assert.DirExists(t, filepath.Join(repo, "hub", topology))
+			assert.FileExists(t, filepath.Join(repo, "app", "base", "kustomization.yaml"))
+			// A second call replaces the first copy.
+			_, _, err = writeSamples(dir, topology)
+			require.NoError(t, err)
+		})
+	}
+	_, _, err := writeSamples(t.TempDir(), "triple")
+	require.ErrorContains(t, err, "want single or dual")
 }
 
 func TestServeGitNeedsDir(t *testing.T) {
