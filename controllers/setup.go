@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,8 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
-	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 
 	argov1alpha1 "github.com/gitover/gitover/api/argocd/v1alpha1"
 	"github.com/gitover/gitover/api/v1alpha1"
@@ -36,7 +36,7 @@ const (
 
 // Field indexes the controllers look objects up by.
 const (
-	indexPlanPlacements = "gitover.io/placements"     // DRPlan -> its Placement names
+	indexPlanPlacements = "gitover.io/placements"      // DRPlan -> its Placement names
 	indexPlanAppSets    = "gitover.io/applicationsets" // DRPlan -> its ApplicationSet names
 	indexFailoverPlan   = "gitover.io/plan"            // Failover -> spec.planRef.name
 )
