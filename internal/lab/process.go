@@ -280,6 +280,11 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
+// FreePorts reserves n distinct free TCP ports on 127.0.0.1, e.g. for the
+// listeners of Config.ExtraProcesses (list them in ProcessSpec.Ports so that
+// Up waits for them and Down checks they are closed).
+func FreePorts(n int) ([]int, error) { return freePorts(n) }
+
 // portFree reports whether nothing listens on 127.0.0.1:port.
 func portFree(port int) bool {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

@@ -60,6 +60,18 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("a second lab up is a no-op", func(t *testing.T) {
+		before := l.Processes()
+		out, err := labCLI(ctx, t, upArgs(dir)...)
+		require.NoError(t, err, "second lab up:\n%s", out)
+		assert.Contains(t, out, "lab already up")
+		after := l.Processes()
+		require.Len(t, after, len(before))
+		for i := range before {
+			assert.Equal(t, before[i].PID, after[i].PID, "%s was not restarted", before[i].Name)
+		}
+	})
+
 	t.Run("flip in Git moves the app from dr1 to dr2 through OCM and Argo CD", func(t *testing.T) {
 		testFlip(ctx, t, l)
 	})

@@ -93,7 +93,7 @@ func run(args []string, in io.Reader, out io.Writer) error {
 	case "replace-versions":
 		seen := map[string]bool{}
 		for _, r := range gm.Replace {
-			if strings.HasPrefix(r.Old.Path, arg) {
+			if strings.HasPrefix(r.Old.Path, arg) && r.New.Version != "" {
 				seen[r.New.Version] = true
 			}
 		}
