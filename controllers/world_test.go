@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
@@ -141,6 +142,8 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	if o.github {
 		w.github = forgesim.NewGitHub(forgesim.GitHubConfig{})
 		t.Cleanup(w.github.Close)
+		// GitHub hosts the repository: the simulation knows its branches.
+		w.github.OnRequest(func(forgesim.Request) { w.syncBranches() })
 		secret[SecretAPIToken] = []byte(w.github.Config().Token)
 	}
 	require.NoError(t, testClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: w.ns, Name: "gitops"}, Data: secret}))
@@ -280,8 +283,19 @@ func (w *world) setAvailable(ctx context.Context, site string, available bool) {
 	}
 	mc.Spec.Taints = taints
 	require.NoError(w.t, testClient.Update(ctx, &mc))
-	setCondition(&mc.Status.Conditions, 0, clusterv1.ManagedClusterConditionAvailable, status, "Test", "set by the test")
+	// The agent's lease lapsed a while before OCM noticed: the condition
+	// changed some seconds ago.
+	meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{Type: clusterv1.ManagedClusterConditionAvailable,
+		Status: status, Reason: "Test", Message: "set by the test", LastTransitionTime: metav1.NewTime(time.Now().Add(-10 * time.Second))})
 	require.NoError(w.t, testClient.Status().Update(ctx, &mc))
+}
+
+// lostSince is when a site's ManagedCluster stopped being available.
+func (w *world) lostSince(ctx context.Context, site string) time.Time {
+	w.t.Helper()
+	var mc clusterv1.ManagedCluster
+	require.NoError(w.t, testClient.Get(ctx, client.ObjectKey{Name: w.clusters[site]}, &mc))
+	return findCondition(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable).LastTransitionTime.Time
 }
 
 // setPoll makes the stand-in act without nudges every d (0: only when nudged).
@@ -597,4 +611,18 @@ func gitShow(bare, rev string) (string, error) {
 // newSecretRef is an empty Secret object with a name, for patching.
 func newSecretRef(ns, name string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+}
+
+// syncBranches tells the GitHub simulation where every branch of the
+// world's repository points.
+func (w *world) syncBranches() {
+	out, err := exec.Command("git", "--git-dir", w.bare, "for-each-ref", "--format=%(refname:short) %(objectname)", "refs/heads/").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, sha, ok := strings.Cut(line, " "); ok {
+			w.github.SetBranch(name, sha)
+		}
+	}
 }
