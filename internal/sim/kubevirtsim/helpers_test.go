@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,22 +61,30 @@ func testOptions(cluster string) Options {
 	return o
 }
 
-// startSim runs the simulator on a cluster until the test ends.
-func startSim(t *testing.T, c *testenv.Cluster, o Options) {
+// startSim runs the simulator on a cluster until the test ends, or until
+// the returned function stops it.
+func startSim(t *testing.T, c *testenv.Cluster, o Options) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, c.Config, o, testr.NewWithOptions(t, testr.Options{Verbosity: 1})) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(30 * time.Second):
-			t.Error("the simulator did not stop")
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(30 * time.Second):
+				t.Error("the simulator did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
+
+var nsGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
 // newNamespace creates a namespace with a unique name on a cluster.
 func newNamespace(t *testing.T, ctx context.Context, d dynamic.Interface, prefix string) string {
@@ -83,7 +93,7 @@ func newNamespace(t *testing.T, ctx context.Context, d dynamic.Interface, prefix
 	_, _ = rand.Read(buf)
 	name := strings.ToLower(prefix) + "-" + hex.EncodeToString(buf)
 	ns := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": name}}}
-	_, err := d.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Create(ctx, ns, metav1.CreateOptions{})
+	_, err := d.Resource(nsGVR).Create(ctx, ns, metav1.CreateOptions{})
 	require.NoError(t, err)
 	return name
 }
