@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/gitover/gitover/internal/cli"
+	_ "github.com/gitover/gitover/internal/controllercmd" // registers `gitover controller`
 	"github.com/gitover/gitover/internal/lab/labcmd"
 )
 
