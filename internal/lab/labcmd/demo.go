@@ -39,6 +39,9 @@ func runLabDemo(ctx context.Context, s cli.Streams, repo, planPath string) error
 		fmt.Fprintf(s.Out, "\n== lab story skipped: the lab tools are not built (run `make tools`)\n")
 		return nil
 	}
+	// The lab's processes outlive this one: on Ctrl-C, stop them first.
+	ctx, stop := signalContext(ctx)
+	defer stop()
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the gitover executable for the lab: %w", err)
