@@ -86,8 +86,9 @@ func helperCommand(cmd *cobra.Command) ([]string, error) {
 	return append([]string{exe}, names...), nil
 }
 
-// extraProcesses is the hook for per-cluster background processes (the
-// KubeVirt/CDI simulator registers itself here once it exists).
+// extraProcesses is the hook for per-cluster background processes: the
+// KubeVirt/CDI simulator registers itself here once it exists (see
+// docs/lab.md, "Adding a background process per cluster").
 func extraProcesses(helper []string) func(lab.Cluster) []lab.ProcessSpec {
 	_ = helper
 	return nil
