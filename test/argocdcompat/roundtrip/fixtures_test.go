@@ -91,7 +91,7 @@ func objectMeta(name string) metav1.ObjectMeta {
 		CreationTimestamp: at(1),
 		Labels:            map[string]string{"app.kubernetes.io/part-of": "storefront"},
 		Annotations: map[string]string{
-			argo.AnnotationKeyRefresh:                 string(argo.RefreshTypeHard),
+			argo.AnnotationKeyRefresh:                    string(argo.RefreshTypeHard),
 			"argocd.argoproj.io/manifest-generate-paths": ".",
 		},
 		Finalizers: []string{argo.ResourcesFinalizerName, argo.PreDeleteFinalizerName},
