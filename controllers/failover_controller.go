@@ -173,9 +173,9 @@ func (r *FailoverReconciler) operation(ctx context.Context, fo *v1alpha1.Failove
 // start turns a new Failover into a Checking one and records the request.
 func (r *FailoverReconciler) start(fo *v1alpha1.Failover) {
 	if fo.Status.Timeline.Requested == nil {
-		t := fo.CreationTimestamp
-		if t.IsZero() {
-			t = metav1.NewTime(r.Now())
+		t := metav1.NewMicroTime(fo.CreationTimestamp.Time)
+		if fo.CreationTimestamp.IsZero() {
+			t = metav1.NewMicroTime(r.Now())
 		}
 		fo.Status.Timeline.Requested = &t
 	}
@@ -189,7 +189,7 @@ func (r *FailoverReconciler) begin(fo *v1alpha1.Failover, phase v1alpha1.Failove
 	if n := len(fo.Status.Steps); n > 0 && fo.Status.Steps[n-1].Name == phase && fo.Status.Steps[n-1].State == v1alpha1.StepRunning {
 		return
 	}
-	fo.Status.Steps = append(fo.Status.Steps, v1alpha1.StepStatus{Name: phase, State: v1alpha1.StepRunning, StartedAt: metav1.NewTime(r.Now())})
+	fo.Status.Steps = append(fo.Status.Steps, v1alpha1.StepStatus{Name: phase, State: v1alpha1.StepRunning, StartedAt: metav1.NewMicroTime(r.Now())})
 }
 
 // note sets the running step's message.
@@ -206,7 +206,7 @@ func (r *FailoverReconciler) finish(fo *v1alpha1.Failover, state v1alpha1.StepSt
 		return
 	}
 	s := &fo.Status.Steps[n-1]
-	now := metav1.NewTime(r.Now())
+	now := metav1.NewMicroTime(r.Now())
 	s.State, s.Message, s.FinishedAt = state, truncate(msg), &now
 	r.Metrics.PhaseDuration.WithLabelValues(string(s.Name)).Observe(now.Sub(s.StartedAt.Time).Seconds())
 }
@@ -216,7 +216,7 @@ func (r *FailoverReconciler) fail(fo *v1alpha1.Failover, msg string) {
 	if n := len(fo.Status.Steps); n > 0 && fo.Status.Steps[n-1].State == v1alpha1.StepRunning {
 		r.finish(fo, v1alpha1.StepFailed, msg)
 	} else {
-		now := metav1.NewTime(r.Now())
+		now := metav1.NewMicroTime(r.Now())
 		fo.Status.Steps = append(fo.Status.Steps, v1alpha1.StepStatus{Name: orPending(fo.Status.Phase), State: v1alpha1.StepFailed, Message: truncate(msg), StartedAt: now, FinishedAt: &now})
 	}
 	fo.Status.Phase = v1alpha1.PhaseFailed

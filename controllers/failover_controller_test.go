@@ -152,7 +152,7 @@ func TestFailoverDirect(t *testing.T) {
 	assert.Contains(t, placement, "- secondary")
 
 	tl := fo.Status.Timeline
-	for name, at := range map[string]*metav1.Time{"requested": tl.Requested, "committed": tl.Committed,
+	for name, at := range map[string]*metav1.MicroTime{"requested": tl.Requested, "committed": tl.Committed,
 		"placementDecided": tl.PlacementDecided, "synced": tl.Synced, "healthy": tl.Healthy, "verified": tl.Verified} {
 		assert.NotNil(t, at, name)
 	}
@@ -212,9 +212,10 @@ func TestFailoverAdoptsTheCommitOfAnInterruptedRun(t *testing.T) {
 	fo = w.failover(ctx, "to-dr2")
 	commit := fo.Status.Commit
 	require.Equal(t, 1, w.opCommits(fo))
-	now := metav1.Now()
+	now := metav1.NowMicro()
+	requested := metav1.NewMicroTime(fo.CreationTimestamp.Time)
 	fo.Status = v1alpha1.FailoverStatus{Phase: v1alpha1.PhaseCommitting, SourceSite: "dr1", BaseRevision: base,
-		Timeline: v1alpha1.Timeline{Requested: &fo.CreationTimestamp},
+		Timeline: v1alpha1.Timeline{Requested: &requested},
 		Steps: []v1alpha1.StepStatus{
 			{Name: v1alpha1.PhaseChecking, State: v1alpha1.StepSucceeded, StartedAt: now, FinishedAt: &now},
 			{Name: v1alpha1.PhaseCommitting, State: v1alpha1.StepRunning, StartedAt: now},

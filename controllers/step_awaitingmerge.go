@@ -57,7 +57,7 @@ func (awaitingMerge) Run(ctx context.Context, op *operation) (stepResult, error)
 		pr.State, pr.MergeCommit, pr.URL = string(forge.StateMerged), merge, st.URL
 		fo.Status.Commit = merge
 		if fo.Status.Timeline.Merged == nil {
-			t := metav1.NewTime(op.Now())
+			t := metav1.NewMicroTime(op.Now())
 			fo.Status.Timeline.Merged = &t
 		}
 		op.event(v1alpha1.PhaseAwaitingMerge, "Merged", "request #%d merged as %s", pr.Number, short(merge))

@@ -85,7 +85,7 @@ func (checking) Run(ctx context.Context, op *operation) (stepResult, error) {
 			return stepResult{}, failf("a relocation needs the source site %s up, but %s; to move off a lost site, use action Failover", source, strings.Join(down, "; "))
 		}
 	case lost:
-		t := metav1.NewTime(since)
+		t := metav1.NewMicroTime(since)
 		fo.Status.Timeline.SourceLost = &t
 		sourceNote = fmt.Sprintf("source %s lost since %s", source, since.UTC().Format(time.RFC3339))
 	}

@@ -61,7 +61,7 @@ func (committing) Run(ctx context.Context, op *operation) (stepResult, error) {
 func (op *operation) committed(sha string) {
 	op.fo.Status.Commit = sha
 	if op.fo.Status.Timeline.Committed == nil {
-		t := metav1.NewTime(op.Now())
+		t := metav1.NewMicroTime(op.Now())
 		op.fo.Status.Timeline.Committed = &t
 	}
 }

@@ -238,11 +238,11 @@ func (op *operation) nudgeAppSets(ctx context.Context, apps *planApps) error {
 
 // milestone records a timeline milestone the first time it is reached,
 // with an Event.
-func (op *operation) milestone(at **metav1.Time, reason, format string, args ...any) {
+func (op *operation) milestone(at **metav1.MicroTime, reason, format string, args ...any) {
 	if *at != nil {
 		return
 	}
-	t := metav1.NewTime(op.Now())
+	t := metav1.NewMicroTime(op.Now())
 	*at = &t
 	op.Recorder.Eventf(op.fo, op.plan, corev1.EventTypeNormal, reason, string(op.fo.Status.Phase), format, args...)
 }

@@ -94,7 +94,7 @@ func (op *operation) proposed(st forge.Status) {
 	pr := st.APIStatus()
 	op.fo.Status.PullRequest = &pr
 	if op.fo.Status.Timeline.ProposalOpened == nil {
-		t := metav1.NewTime(op.Now())
+		t := metav1.NewMicroTime(op.Now())
 		op.fo.Status.Timeline.ProposalOpened = &t
 	}
 }

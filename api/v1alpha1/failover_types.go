@@ -99,11 +99,12 @@ type StepStatus struct {
 	// Message says what the step did or why it failed.
 	// +optional
 	Message string `json:"message,omitempty"`
-	// StartedAt is when the step began.
-	StartedAt metav1.Time `json:"startedAt"`
+	// StartedAt is when the step began (microseconds: steps take well
+	// under a second).
+	StartedAt metav1.MicroTime `json:"startedAt"`
 	// FinishedAt is when it ended.
 	// +optional
-	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	FinishedAt *metav1.MicroTime `json:"finishedAt,omitempty"`
 }
 
 // PullRequestStatus tracks the pull/merge request of a PullRequest-mode operation.
@@ -122,28 +123,29 @@ type PullRequestStatus struct {
 	MergeCommit string `json:"mergeCommit,omitempty"`
 }
 
-// Timeline records when each milestone of the operation happened.
+// Timeline records when each milestone of the operation happened, to the
+// microsecond (a nudged failover converges in about a second).
 type Timeline struct {
 	// SourceLost is when the source site's ManagedClusters stopped being
 	// available (a Failover of a lost site only): the start of "detect".
 	// +optional
-	SourceLost *metav1.Time `json:"sourceLost,omitempty"`
+	SourceLost *metav1.MicroTime `json:"sourceLost,omitempty"`
 	// +optional
-	Requested *metav1.Time `json:"requested,omitempty"`
+	Requested *metav1.MicroTime `json:"requested,omitempty"`
 	// +optional
-	Committed *metav1.Time `json:"committed,omitempty"`
+	Committed *metav1.MicroTime `json:"committed,omitempty"`
 	// +optional
-	ProposalOpened *metav1.Time `json:"proposalOpened,omitempty"`
+	ProposalOpened *metav1.MicroTime `json:"proposalOpened,omitempty"`
 	// +optional
-	Merged *metav1.Time `json:"merged,omitempty"`
+	Merged *metav1.MicroTime `json:"merged,omitempty"`
 	// +optional
-	PlacementDecided *metav1.Time `json:"placementDecided,omitempty"`
+	PlacementDecided *metav1.MicroTime `json:"placementDecided,omitempty"`
 	// +optional
-	Synced *metav1.Time `json:"synced,omitempty"`
+	Synced *metav1.MicroTime `json:"synced,omitempty"`
 	// +optional
-	Healthy *metav1.Time `json:"healthy,omitempty"`
+	Healthy *metav1.MicroTime `json:"healthy,omitempty"`
 	// +optional
-	Verified *metav1.Time `json:"verified,omitempty"`
+	Verified *metav1.MicroTime `json:"verified,omitempty"`
 }
 
 // RTOBreakdown splits the recovery time into the seed's phases.
