@@ -55,6 +55,18 @@ func (o *overlayFS) Open(name string) (fs.File, error) {
 	return o.base.Open(name)
 }
 
+// BlobHash gives the Git hash of a changed file from its new content, and
+// asks the base tree for the rest when it can answer without reading.
+func (o *overlayFS) BlobHash(name string) (string, bool) {
+	if b, ok := o.files[name]; ok {
+		return gitBlobHash(b), true
+	}
+	if bh, ok := o.base.(blobHasher); ok {
+		return bh.BlobHash(name)
+	}
+	return "", false
+}
+
 func (o *overlayFS) ReadFile(name string) ([]byte, error) {
 	if b, ok := o.files[name]; ok {
 		return b, nil

@@ -1,10 +1,12 @@
 package overlays
 
 import (
+	"crypto/sha1" //nolint:gosec // Git's object hash, used as a content fingerprint, not for security
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,7 +48,22 @@ type CachedRender struct {
 // a change, and after the way back).
 const maxVariants = 4
 
-// fingerprint identifies what a render saw at p: a file's content hash, a
+// blobHasher is implemented by trees that know a file's Git object hash
+// without reading it (a tree read from Git's object store).
+type blobHasher interface {
+	BlobHash(name string) (string, bool)
+}
+
+// gitBlobHash is the Git object hash of content, so that a file read from
+// disk and the same file in a Git tree fingerprint alike.
+func gitBlobHash(content []byte) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(content))
+	h.Write(content)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// fingerprint identifies what a render saw at p: a file's Git blob hash, a
 // directory's sorted entry names, or absence.
 func fingerprint(tree fs.FS, p string, listed bool) string {
 	fi, err := fs.Stat(tree, p)
@@ -67,12 +84,16 @@ func fingerprint(tree fs.FS, p string, listed bool) string {
 	case fi.IsDir():
 		return "d"
 	}
+	if bh, ok := tree.(blobHasher); ok {
+		if h, ok := bh.BlobHash(p); ok {
+			return "g:" + h
+		}
+	}
 	b, err := fs.ReadFile(tree, p)
 	if err != nil {
 		return "?"
 	}
-	sum := sha256.Sum256(b)
-	return "f:" + hex.EncodeToString(sum[:])
+	return "g:" + gitBlobHash(b)
 }
 
 // toCache records a successful kustomize render with its inputs.

@@ -70,3 +70,13 @@ func TestFileRenderCacheRoundTrip(t *testing.T) {
 	require.NoError(t, os.WriteFile(files[0], []byte(strings.Replace(string(b), `"version":"`, `"version":"old-`, 1)), 0o600))
 	assert.Empty(t, OpenFileRenderCache(dir, "/some/repo").Lookup("app"))
 }
+
+func TestFingerprintsMatchGitObjectHashes(t *testing.T) {
+	// `printf 'hello\n' | git hash-object --stdin`
+	assert.Equal(t, "ce013625030ba8dba906f756967f9e9ca394464a", gitBlobHash([]byte("hello\n")))
+	repo := tree(map[string]string{"a/file.yaml": "hello\n"})
+	assert.Equal(t, "g:ce013625030ba8dba906f756967f9e9ca394464a", fingerprint(repo, "a/file.yaml", false))
+	changed := WithChanges(repo, map[string][]byte{"a/file.yaml": []byte("bye\n")})
+	assert.Equal(t, "g:"+gitBlobHash([]byte("bye\n")), fingerprint(changed, "a/file.yaml", false))
+	assert.Equal(t, "-", fingerprint(repo, "a/missing.yaml", false))
+}

@@ -73,12 +73,32 @@ func (f *treeFS) info(name string, e object.TreeEntry) (*treeInfo, error) {
 	default:
 		fi.mode = 0o644
 	}
-	sz, err := f.s.EncodedObjectSize(e.Hash)
-	if err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	// The size is read from the object store only when asked for: finding
+	// it opens the pack, and callers such as kustomize stat thousands of
+	// paths without ever looking at a size.
+	fi.sizeOf = func() int64 {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		sz, err := f.s.EncodedObjectSize(e.Hash)
+		if err != nil {
+			return 0
+		}
+		return sz
 	}
-	fi.size = sz
+	fi.hash = e.Hash
 	return fi, nil
+}
+
+// BlobHash returns the Git object hash of a file without reading it; the
+// render cache fingerprints inputs with it.
+func (f *treeFS) BlobHash(name string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	e, err := f.lookup("stat", name)
+	if err != nil || e.Mode == filemode.Dir || e.Mode == filemode.Submodule {
+		return "", false
+	}
+	return e.Hash.String(), true
 }
 
 // Stat implements fs.StatFS.
@@ -195,14 +215,20 @@ func (f *treeFS) hash(name string) (plumbing.Hash, bool) {
 }
 
 type treeInfo struct {
-	name string
-	size int64
-	mode fs.FileMode
-	when time.Time
+	name   string
+	sizeOf func() int64 // nil for directories
+	hash   plumbing.Hash
+	mode   fs.FileMode
+	when   time.Time
 }
 
-func (i *treeInfo) Name() string       { return i.name }
-func (i *treeInfo) Size() int64        { return i.size }
+func (i *treeInfo) Name() string { return i.name }
+func (i *treeInfo) Size() int64 {
+	if i.sizeOf == nil {
+		return 0
+	}
+	return i.sizeOf()
+}
 func (i *treeInfo) Mode() fs.FileMode  { return i.mode }
 func (i *treeInfo) ModTime() time.Time { return i.when }
 func (i *treeInfo) IsDir() bool        { return i.mode.IsDir() }
