@@ -58,7 +58,10 @@ type FailoverReconciler struct {
 	ConvergePoll time.Duration
 	// CleanupPoll is how often SourceCleanupPending is re-evaluated.
 	CleanupPoll time.Duration
-	Now         func() time.Time
+	// DisableNudges leaves Argo CD to its own polling (only to measure
+	// what the nudges save).
+	DisableNudges bool
+	Now           func() time.Time
 
 	gate       *forgeGate
 	stepsOnce  sync.Once
@@ -270,7 +273,7 @@ func (r *FailoverReconciler) followCleanup(ctx context.Context, fo *v1alpha1.Fai
 	for _, s := range strays {
 		names = append(names, s.App.Name)
 		if s.Cluster != nil && s.Cluster.Available {
-			if _, err := nudgeApp(ctx, r.Client, s.App, r.Now().Add(-r.CleanupPoll)); err != nil {
+			if _, err := r.nudgeApp(ctx, s.App, r.Now().Add(-r.CleanupPoll)); err != nil {
 				return ctrl.Result{}, err
 			}
 		}

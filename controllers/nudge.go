@@ -48,3 +48,19 @@ func annotate(ctx context.Context, c client.Client, obj client.Object, key, valu
 	}
 	return true, nil
 }
+
+// nudgeApp refreshes an Application unless nudges are disabled.
+func (r *FailoverReconciler) nudgeApp(ctx context.Context, app *argov1alpha1.Application, since time.Time) (bool, error) {
+	if r.DisableNudges {
+		return false, nil
+	}
+	return nudgeApp(ctx, r.Client, app, since)
+}
+
+// nudgeAppSet refreshes an ApplicationSet unless nudges are disabled.
+func (r *FailoverReconciler) nudgeAppSet(ctx context.Context, as *argov1alpha1.ApplicationSet) (bool, error) {
+	if r.DisableNudges {
+		return false, nil
+	}
+	return nudgeAppSet(ctx, r.Client, as)
+}

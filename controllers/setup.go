@@ -68,6 +68,10 @@ type Options struct {
 	// MaxConcurrentReconciles per controller (default 1 for Failovers, 2
 	// for DRPlans).
 	MaxConcurrentReconciles int
+	// DisableNudges leaves Argo CD to its own polling instead of
+	// refreshing the hub Application, ApplicationSets and Applications
+	// (only to measure what the nudges save).
+	DisableNudges bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -141,17 +145,18 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) (*Controllers, e
 		return nil, err
 	}
 	failovers := &FailoverReconciler{
-		Client:       mgr.GetClient(),
-		APIReader:    mgr.GetAPIReader(),
-		Git:          src,
-		Recorder:     mgr.GetEventRecorder("gitover-failover"),
-		Metrics:      m,
-		HTTPClient:   opts.HTTPClient,
-		PollInterval: opts.PRPollInterval,
-		ConvergePoll: opts.ConvergePoll,
-		CleanupPoll:  opts.CleanupPoll,
-		Now:          opts.Now,
-		gate:         newForgeGate(),
+		Client:        mgr.GetClient(),
+		APIReader:     mgr.GetAPIReader(),
+		Git:           src,
+		Recorder:      mgr.GetEventRecorder("gitover-failover"),
+		Metrics:       m,
+		HTTPClient:    opts.HTTPClient,
+		PollInterval:  opts.PRPollInterval,
+		ConvergePoll:  opts.ConvergePoll,
+		CleanupPoll:   opts.CleanupPoll,
+		DisableNudges: opts.DisableNudges,
+		Now:           opts.Now,
+		gate:          newForgeGate(),
 	}
 	if err := failovers.setupWithManager(mgr, failoverEvents, opts.MaxConcurrentReconciles); err != nil {
 		return nil, err

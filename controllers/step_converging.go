@@ -58,7 +58,7 @@ func (converging) Run(ctx context.Context, op *operation) (stepResult, error) {
 	}
 	var names []string
 	for _, app := range lv.targetApps() {
-		if _, err := nudgeApp(ctx, op.Client, app, landed); err != nil {
+		if _, err := op.nudgeApp(ctx, app, landed); err != nil {
 			return stepResult{}, err
 		}
 		names = append(names, app.Name)
@@ -222,14 +222,14 @@ func (op *operation) nudgeHub(ctx context.Context, landed time.Time) error {
 	if err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("reading the hub Application %s: %w", name, err))
 	}
-	_, err = nudgeApp(ctx, op.Client, &hub, landed)
+	_, err = op.nudgeApp(ctx, &hub, landed)
 	return err
 }
 
 // nudgeAppSets asks each of the plan's ApplicationSets to regenerate now.
 func (op *operation) nudgeAppSets(ctx context.Context, apps *planApps) error {
 	for _, name := range sortedKeysOf(apps.AppSets) {
-		if _, err := nudgeAppSet(ctx, op.Client, apps.AppSets[name]); err != nil {
+		if _, err := op.nudgeAppSet(ctx, apps.AppSets[name]); err != nil {
 			return err
 		}
 	}

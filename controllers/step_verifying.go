@@ -49,7 +49,7 @@ func (verifying) Run(ctx context.Context, op *operation) (stepResult, error) {
 	}
 	for _, app := range lv.targetApps() {
 		if !op.syncedAtCommit(ctx, app) {
-			if _, err := nudgeApp(ctx, op.Client, app, op.landed()); err != nil {
+			if _, err := op.nudgeApp(ctx, app, op.landed()); err != nil {
 				return stepResult{}, err
 			}
 		}

@@ -353,7 +353,13 @@ func (w *world) takeNudge(ctx context.Context, obj client.Object, name, key stri
 		return false
 	}
 	patch := client.RawPatch("application/merge-patch+json", []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:null}}}`, key)))
-	return testClient.Patch(ctx, obj, patch) == nil
+	if testClient.Patch(ctx, obj, patch) != nil {
+		return false
+	}
+	w.mu.Lock()
+	w.acts["nudge"]++
+	w.mu.Unlock()
+	return true
 }
 
 // activeSite reads the active site at the branch head.
@@ -555,6 +561,7 @@ type managerOptions struct {
 	fetchInterval time.Duration
 	prPoll        time.Duration
 	httpClient    *http.Client
+	noNudges      bool
 }
 
 // startManager runs the controllers (with a Git cache of their own) until
@@ -582,7 +589,7 @@ func startManager(t *testing.T, cacheDir string, o managerOptions) *manager {
 	ctrls, err := Setup(ctx, mgr, Options{
 		GitClient: gc, GitFetchInterval: o.fetchInterval, PlanResync: 2 * time.Second,
 		PRPollInterval: o.prPoll, ConvergePoll: 500 * time.Millisecond, CleanupPoll: 500 * time.Millisecond,
-		HTTPClient: o.httpClient, Registerer: reg,
+		HTTPClient: o.httpClient, Registerer: reg, DisableNudges: o.noNudges,
 	})
 	require.NoError(t, err)
 	require.NoError(t, mgr.Add(ctrls.Notifier))

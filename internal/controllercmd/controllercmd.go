@@ -49,6 +49,7 @@ type Options struct {
 	PlanResync       time.Duration
 	PRPollInterval   time.Duration
 	ConvergePoll     time.Duration
+	NoNudges         bool
 	PlanWorkers      int
 	FailoverWorkers  int
 	Webhook          *webhook.Options
@@ -102,6 +103,8 @@ func (o *Options) AddFlags(cmd *cobra.Command) {
 	fs.DurationVar(&o.PlanResync, "drplan-resync", o.PlanResync, "Longest time between two reconciles of a DRPlan.")
 	fs.DurationVar(&o.PRPollInterval, "pr-poll-interval", o.PRPollInterval, "How often an open pull/merge request is read when no webhook arrives.")
 	fs.DurationVar(&o.ConvergePoll, "converge-poll-interval", o.ConvergePoll, "How often a converging Failover looks again when no watched object changed.")
+	fs.BoolVar(&o.NoNudges, "no-argocd-nudges", o.NoNudges, "Leave Argo CD to its own polling instead of refreshing the hub Application, ApplicationSets and Applications (only to measure what the nudges save).")
+	_ = fs.MarkHidden("no-argocd-nudges")
 	fs.IntVar(&o.PlanWorkers, "drplan-workers", o.PlanWorkers, "DRPlans reconciled at once.")
 	fs.IntVar(&o.FailoverWorkers, "failover-workers", o.FailoverWorkers, "Failovers reconciled at once.")
 	o.Webhook.AddFlags(fs)
@@ -197,6 +200,7 @@ func Run(ctx context.Context, o *Options) error {
 		PlanResync:       o.PlanResync,
 		PRPollInterval:   o.PRPollInterval,
 		ConvergePoll:     o.ConvergePoll,
+		DisableNudges:    o.NoNudges,
 		Registerer:       metrics.Registry,
 	})
 	if err != nil {
