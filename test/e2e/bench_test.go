@@ -121,17 +121,17 @@ type flipTiming struct {
 	gone time.Duration
 }
 
-// BenchmarkLabFlip flips the mini app between dr1 and dr2 through Git,
-// alternately nudging the ApplicationSet (application-set-refresh) once the
-// PlacementDecision changed and leaving it to its requeueAfterSeconds (30 s
-// in the fixture). In both modes the hub Application is refreshed right
-// after the push, so both start when the flipped Placement lands on the hub.
+// BenchmarkLabFlip flips the mini app between dr1 and dr2 by committing a
+// flipped Placement to Git, alternately nudging the ApplicationSet
+// (application-set-refresh) once the PlacementDecision changed and leaving
+// it to its requeueAfterSeconds (30 s in the fixture). In both modes the hub
+// Application is refreshed right after the push, so both start when the
+// flipped Placement lands on the hub.
 //
-// In this single-ApplicationSet topology the commit also changes the
-// ApplicationSet (its overlay path), which makes the applicationset-controller
-// regenerate at once; when that happens after OCM's new decision (a race of
-// milliseconds) even the polled flip is fast, otherwise it waits for the
-// requeue. Hence min/median/max.
+// Only the Placement changes (the overlay path stays): a commit that also
+// changes the ApplicationSet makes the applicationset-controller regenerate
+// at once, and whether that lands before or after OCM's new decision (a race
+// of milliseconds) would decide the polled time.
 func BenchmarkLabFlip(b *testing.B) {
 	requireTools(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
@@ -203,7 +203,7 @@ func flipOnce(ctx context.Context, b *testing.B, l *lab.Lab, work *gitWork, from
 	b.Helper()
 	ft := flipTiming{nudged: nudged}
 	start := time.Now()
-	sha := work.flip(ctx, b, fromValue, toValue)
+	sha := work.flip(ctx, b, fromValue, toValue, false)
 	require.NoError(b, l.RefreshApplication(ctx, l.HubApplication()))
 	require.NoError(b, l.WaitApplication(ctx, l.HubApplication(), time.Minute, lab.SyncedAndHealthy(sha)))
 	placed := time.Now()

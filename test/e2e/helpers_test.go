@@ -122,10 +122,10 @@ func (w *gitWork) git(ctx context.Context, t testing.TB, dir string, args ...str
 	return strings.TrimSpace(string(out))
 }
 
-// flip rewrites the mini fixture's Placement value and ApplicationSet
-// overlay from one site to the other, commits and pushes; it returns the
-// pushed commit.
-func (w *gitWork) flip(ctx context.Context, t testing.TB, from, to string) string {
+// flip rewrites the mini fixture's Placement value (and, with overlay, the
+// ApplicationSet's overlay path) from one site to the other, commits and
+// pushes; it returns the pushed commit.
+func (w *gitWork) flip(ctx context.Context, t testing.TB, from, to string, overlay bool) string {
 	t.Helper()
 	w.git(ctx, t, w.dir, "pull", "--quiet", "--ff-only")
 	replace := func(file, old, new string) {
@@ -136,7 +136,9 @@ func (w *gitWork) flip(ctx context.Context, t testing.TB, from, to string) strin
 		require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(data), old, new, 1)), 0o644))
 	}
 	replace(placementFile, "- "+from+"\n", "- "+to+"\n")
-	replace(appSetFile, "path: app/overlays/"+from+"\n", "path: app/overlays/"+to+"\n")
+	if overlay {
+		replace(appSetFile, "path: app/overlays/"+from+"\n", "path: app/overlays/"+to+"\n")
+	}
 	w.git(ctx, t, w.dir, "commit", "--quiet", "-am", fmt.Sprintf("Fail over mini from %s to %s", from, to))
 	w.git(ctx, t, w.dir, "push", "--quiet", "origin", "HEAD:"+w.info.Branch)
 	return w.git(ctx, t, w.dir, "rev-parse", "HEAD")

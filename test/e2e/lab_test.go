@@ -139,7 +139,7 @@ func testFlip(ctx context.Context, t *testing.T, l *lab.Lab) {
 	require.True(t, apierrors.IsNotFound(err), "nothing on dr2 yet: %v", err)
 
 	work := cloneLabRepo(ctx, t, l)
-	sha := work.flip(ctx, t, "primary", "secondary")
+	sha := work.flip(ctx, t, "primary", "secondary", true)
 	require.NoError(t, l.RefreshApplication(ctx, l.HubApplication()))
 	require.NoError(t, l.WaitApplication(ctx, l.HubApplication(), 60*time.Second, lab.SyncedAndHealthy(sha)))
 
