@@ -35,7 +35,7 @@ const DefaultDivergenceThreshold = 5 * time.Minute
 //
 // +kubebuilder:rbac:groups=gitover.io,resources=drplans,verbs=get;list;watch
 // +kubebuilder:rbac:groups=gitover.io,resources=drplans/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=gitover.io,resources=failovers,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=gitover.io,resources=failovers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=managedclusters,verbs=get;list;watch
 // +kubebuilder:rbac:groups=cluster.open-cluster-management.io,resources=placementdecisions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=argoproj.io,resources=applications;applicationsets,verbs=get;list;watch
