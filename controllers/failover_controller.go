@@ -176,9 +176,12 @@ func (r *FailoverReconciler) operation(ctx context.Context, fo *v1alpha1.Failove
 // start turns a new Failover into a Checking one and records the request.
 func (r *FailoverReconciler) start(fo *v1alpha1.Failover) {
 	if fo.Status.Timeline.Requested == nil {
-		t := metav1.NewMicroTime(fo.CreationTimestamp.Time)
-		if fo.CreationTimestamp.IsZero() {
-			t = metav1.NewMicroTime(r.Now())
+		// creationTimestamp has whole seconds; the first sight of the
+		// Failover, a few milliseconds after its creation, is closer — unless
+		// no controller ran when it was created.
+		t := metav1.NewMicroTime(r.Now())
+		if created := fo.CreationTimestamp.Time; !created.IsZero() && t.Sub(created) > time.Second {
+			t = metav1.NewMicroTime(created)
 		}
 		fo.Status.Timeline.Requested = &t
 	}
@@ -270,22 +273,24 @@ func (r *FailoverReconciler) followCleanup(ctx context.Context, fo *v1alpha1.Fai
 		return ctrl.Result{}, nil
 	}
 	var names []string
+	requeue := r.CleanupPoll
 	for _, s := range strays {
 		names = append(names, s.App.Name)
 		if s.Cluster != nil && s.Cluster.Available {
-			if _, err := r.nudgeApp(ctx, s.App, r.Now().Add(-r.CleanupPoll)); err != nil {
+			// The site is back: unless Argo CD looked at the Application
+			// since then, ask it to now, and look again soon.
+			if _, err := r.nudgeApp(ctx, s.App, s.Cluster.Since); err != nil {
 				return ctrl.Result{}, err
 			}
+			requeue = min(requeue, r.ConvergePoll)
 		}
 	}
-	if len(strays) > 0 {
-		if err := op.nudgeAppSets(ctx, lv.apps); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := op.nudgeAppSets(ctx, lv.apps); err != nil {
+		return ctrl.Result{}, err
 	}
 	setCondition(&fo.Status.Conditions, fo.Generation, v1alpha1.ConditionSourceCleanupPending, metav1.ConditionTrue, ReasonSourceLost,
 		fmt.Sprintf("waiting for Argo CD to remove %s from %s", strings.Join(names, ", "), fo.Status.SourceSite))
-	return ctrl.Result{RequeueAfter: r.CleanupPoll}, nil
+	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 // supersededBy names a later, not failed, Failover of the same plan, or "".

@@ -23,8 +23,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitover/gitover/api/v1alpha1"
@@ -67,8 +71,10 @@ func newControllerHarness(ctx context.Context, t testing.TB, l *lab.Lab) *contro
 	if len(helper) != 2 || helper[1] != "lab" {
 		t.Fatalf("the e2e helper binary is not cmd/gitover (it is %v): `gitover controller` is needed", helper)
 	}
+	ctrllog.SetLogger(testLogger(t))
 	cfg, err := l.RESTConfig(lab.HubCluster)
 	require.NoError(t, err)
+	installCRDs(ctx, t, cfg)
 	hub, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
 	require.NoError(t, err)
 	info, err := l.Git()
@@ -99,6 +105,37 @@ func newControllerHarness(ctx context.Context, t testing.TB, l *lab.Lab) *contro
 	h.webhook, h.metrics, h.probe = freeAddr(t), freeAddr(t), freeAddr(t)
 	t.Cleanup(h.stop)
 	return h
+}
+
+// installCRDs creates gitover's CRDs (deploy/crds) on the hub, as the
+// install does, and waits until they are served.
+func installCRDs(ctx context.Context, t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	cs, err := apiextensionsclient.NewForConfig(cfg)
+	require.NoError(t, err)
+	files, err := filepath.Glob(filepath.Join(repoRoot, "deploy", "crds", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var crd apiextensionsv1.CustomResourceDefinition
+		require.NoError(t, yaml.Unmarshal(data, &crd))
+		_, err = cs.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, &crd, metav1.CreateOptions{})
+		require.NoError(t, client.IgnoreAlreadyExists(err))
+		require.Eventually(t, func() bool {
+			got, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+			if err != nil {
+				return false
+			}
+			for _, c := range got.Status.Conditions {
+				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+					return true
+				}
+			}
+			return false
+		}, time.Minute, 50*time.Millisecond, "CRD %s established", crd.Name)
+	}
 }
 
 // start runs the controller process (extra flags appended) and waits
