@@ -108,6 +108,11 @@ func newU(gvk schema.GroupVersionKind) *unstructured.Unstructured {
 // newManager wires the simulated controllers into a controller-runtime
 // manager (no metrics, probes or leader election: one simulator per cluster).
 func newManager(cfg *rest.Config, o Options, log logr.Logger) (manager.Manager, error) {
+	// The apiserver warns about KubeVirt's own finalizer name
+	// (foregroundDeleteVirtualMachine is not domain-qualified); upstream has
+	// the same warning. Do not log it for every VMI.
+	cfg = rest.CopyConfig(cfg)
+	cfg.WarningHandlerWithContext = rest.NoWarnings{}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
