@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -139,16 +140,22 @@ func Run(ctx context.Context, c dynamic.Interface, o Options, log logr.Logger) (
 			}
 		}
 	}
-	for _, d := range disks {
-		changed, err := stripVMOwners(ctx, c, d.gvr, o.Namespace, d.name)
-		if err != nil {
-			return rep, err
+	strip := func() error {
+		for _, d := range disks {
+			changed, err := stripVMOwners(ctx, c, d.gvr, o.Namespace, d.name)
+			if err != nil {
+				return err
+			}
+			if changed && !slices.Contains(rep.Unowned, d.id()) {
+				rep.Unowned = append(rep.Unowned, d.id())
+			}
 		}
-		if changed {
-			rep.Unowned = append(rep.Unowned, d.id())
-		}
+		return nil
 	}
 	if o.Phase == PostSync {
+		if err := strip(); err != nil {
+			return rep, err
+		}
 		log.Info("disk owner references removed", "vms", rep.VMs, "unowned", rep.Unowned)
 		return rep, nil
 	}
@@ -156,6 +163,13 @@ func Run(ctx context.Context, c dynamic.Interface, o Options, log logr.Logger) (
 	// PreDelete: orphan-delete the VMs, then stop their instances, and wait
 	// until the VMs are gone so that Argo CD's own (foreground) delete, which
 	// follows this hook, finds nothing left to cascade from.
+	//
+	// Owner references are NOT stripped before the orphan deletion: a strip
+	// makes KubeVirt re-adopt the DataVolume at once, and a re-adoption the
+	// garbage collector observes only after it orphaned the VM's dependents
+	// leaves an owner reference to a deleted VM, so the disk is collected as
+	// garbage. The orphan deletion alone removes the references atomically;
+	// the strip afterwards only cleans up what it did not know about.
 	for _, vm := range inScope {
 		orphan := metav1.DeletePropagationOrphan
 		uid := vm.GetUID()
@@ -168,6 +182,9 @@ func Run(ctx context.Context, c dynamic.Interface, o Options, log logr.Logger) (
 		rep.OrphanedVMs = append(rep.OrphanedVMs, vm.GetName())
 	}
 	if err := waitOrphaned(ctx, c, o, inScope); err != nil {
+		return rep, err
+	}
+	if err := strip(); err != nil {
 		return rep, err
 	}
 	for _, vm := range inScope {
