@@ -3,9 +3,9 @@ package roundtrip
 import (
 	"time"
 
+	argo "github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	"github.com/argoproj/gitops-engine/pkg/health"
 	synccommon "github.com/argoproj/gitops-engine/pkg/sync/common"
-	argo "github.com/argoproj/argo-cd/v2/pkg/apis/application/v1alpha1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -62,7 +62,7 @@ func spec(n string) argo.ApplicationSpec {
 		},
 		Project: "project-" + n,
 		SyncPolicy: &argo.SyncPolicy{
-			Automated: &argo.SyncPolicyAutomated{Prune: true, SelfHeal: true, AllowEmpty: true},
+			Automated:   &argo.SyncPolicyAutomated{Prune: true, SelfHeal: true, AllowEmpty: true},
 			SyncOptions: argo.SyncOptions{"CreateNamespace=true", "PruneLast=" + n},
 			Retry: &argo.RetryStrategy{
 				Limit:   5,
