@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -284,4 +285,51 @@ func (l *Lab) Status(ctx context.Context) (*Status, error) {
 		s.Applications = apps
 	}
 	return s, nil
+}
+
+// appsSyncTimeout bounds Up's wait for the generated Applications (the
+// demo's VM needs its simulated disks imported and its instance booted).
+const appsSyncTimeout = 180 * time.Second
+
+// waitApplications waits until every Application other than the hub's —
+// those the hub's ApplicationSets generated — is Synced and Healthy, and
+// fails at once when a lab process exits meanwhile.
+func (l *Lab) waitApplications(ctx context.Context) error {
+	var pending []string
+	err := waitFor(ctx, appsSyncTimeout, 200*time.Millisecond, "the generated Applications to be Synced and Healthy", func(ctx context.Context) (bool, error) {
+		if err := l.checkAlive(); err != nil {
+			return false, err
+		}
+		apps, err := l.Applications(ctx)
+		if err != nil {
+			return false, err
+		}
+		pending = pending[:0]
+		ok := SyncedAndHealthy("")
+		for _, a := range apps {
+			if a.Name != l.st.HubApplication && !ok(a) {
+				pending = append(pending, fmt.Sprintf("%s (sync=%s health=%s operation=%s)", a.Name, a.Sync, a.Health, a.OperationPhase))
+			}
+		}
+		return len(pending) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; not yet: %v (see %s)", err, pending, filepath.Join(l.st.Dir, "logs"))
+	}
+	l.log.V(1).Info("generated Applications Synced and Healthy")
+	return nil
+}
+
+// checkAlive fails when a recorded process (other than a failed cluster's
+// apiserver) is no longer running.
+func (l *Lab) checkAlive() error {
+	l.mu.Lock()
+	procs := append([]*Process(nil), l.st.Processes...)
+	l.mu.Unlock()
+	for _, p := range procs {
+		if !p.Alive() {
+			return fmt.Errorf("%w: %s (see %s)", errProcessExited, p.Name, p.Log)
+		}
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	gitoverv1alpha1 "github.com/gitover/gitover/api/v1alpha1"
@@ -38,10 +40,16 @@ const (
 )
 
 // DefaultKCMControllers are the kube-controller-manager controllers every lab
-// cluster runs: garbage collection and namespace deletion (without them
-// Argo CD deletions hang in "Pending deletion"), default service accounts,
-// and Deployments/ReplicaSets so that a Deployment gets a status.
-var DefaultKCMControllers = []string{"garbagecollector", "namespace", "serviceaccount", "deployment", "replicaset"}
+// cluster runs, the fewest that let Argo CD's changes take effect:
+// garbage collection and namespace deletion (without them Argo CD
+// deletions hang in "Pending deletion"); default service accounts (the
+// ServiceAccount admission plugin rejects Pods without them); Deployments,
+// ReplicaSets and Jobs, whose controllers create Pods and turn the Pods'
+// status (reported by the kubelet simulation) into theirs — Available,
+// Complete, Failed; and PVC protection, which lifts the
+// kubernetes.io/pvc-protection finalizer of a deleted PVC (without it a
+// deleted disk stays Terminating forever).
+var DefaultKCMControllers = []string{"garbagecollector", "namespace", "serviceaccount", "deployment", "replicaset", "job", "pvc-protection"}
 
 // Cluster describes one lab cluster to ExtraProcesses.
 type Cluster struct {
@@ -53,6 +61,11 @@ type Cluster struct {
 	Kubeconfig string
 	// Server is the apiserver URL (https://127.0.0.1:PORT).
 	Server string
+	// LabDir is the lab directory (logs in LabDir/logs).
+	LabDir string
+	// Peers are the other spokes (empty for the hub), e.g. for a replicator
+	// that copies from each of them into this cluster.
+	Peers []Cluster
 }
 
 // Config configures a lab. The zero value of every field has a default
@@ -90,10 +103,22 @@ type Config struct {
 	// KCMControllers are the kube-controller-manager controllers of every
 	// cluster. Default DefaultKCMControllers.
 	KCMControllers []string
+	// PrepareCluster runs for each cluster once its apiserver is ready and
+	// before its kube-controller-manager starts — the place to install
+	// CRDs, so that the garbage collector watches them from its first
+	// discovery (it notices new resources only at its next resync, up to
+	// 30 s later). Called for the hub and each spoke.
+	PrepareCluster func(ctx context.Context, c Cluster, cfg *rest.Config) error
 	// ExtraProcesses returns further background processes for a cluster,
-	// started once the cluster's apiserver is ready and stopped by Down (the
-	// hook for the KubeVirt/CDI simulator). Called for the hub and each spoke.
+	// started once the controllers run and stopped by Down (the hook for
+	// the simulations: see labcmd.WithSimulations). Called for the hub and
+	// each spoke.
 	ExtraProcesses func(Cluster) []ProcessSpec
+	// WaitApplications makes Up also wait, once the hub Application is
+	// Synced and Healthy, until every Application the hub's
+	// ApplicationSets generated is Synced and Healthy (the demo
+	// application deployed where OCM decided).
+	WaitApplications bool
 	// KeepOnFailure leaves the processes running when Up fails, for
 	// debugging (`lab down` stops them).
 	KeepOnFailure bool

@@ -182,6 +182,11 @@ func (l *Lab) Up(ctx context.Context) (err error) {
 		return fmt.Errorf("hub Application %s did not sync (see %s): %w", l.st.HubApplication,
 			filepath.Join(l.st.Dir, "logs", procAppController+".log"), err)
 	}
+	if l.cfg.WaitApplications {
+		if err := l.waitApplications(ctx); err != nil {
+			return err
+		}
+	}
 	l.log.Info("lab up", "dir", l.st.Dir, "took", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
@@ -414,6 +419,12 @@ func (l *Lab) startAll(ctx context.Context) error {
 			}
 			l.log.V(1).Info("apiserver ready", "cluster", c, "took", time.Since(phase).String())
 			close(ready[c])
+			if l.cfg.PrepareCluster != nil {
+				if err := l.cfg.PrepareCluster(gctx, l.clusterInfo(c), cfg); err != nil {
+					return fmt.Errorf("preparing cluster %s: %w", c, err)
+				}
+				l.log.V(1).Info("cluster prepared", "cluster", c, "took", time.Since(phase).String())
+			}
 			_, err = l.start(l.kcmSpec(c))
 			return err
 		})
@@ -603,7 +614,16 @@ func (l *Lab) startExtras(ctx context.Context) error {
 }
 
 func (l *Lab) clusterInfo(c string) Cluster {
-	return Cluster{Name: c, Hub: c == HubCluster, Kubeconfig: kubeconfigPath(l.st.Dir, c), Server: l.st.server(c)}
+	info := Cluster{Name: c, Hub: c == HubCluster, Kubeconfig: kubeconfigPath(l.st.Dir, c), Server: l.st.server(c), LabDir: l.st.Dir}
+	if info.Hub {
+		return info
+	}
+	for _, s := range l.st.Sites {
+		if s.Name != c {
+			info.Peers = append(info.Peers, Cluster{Name: s.Name, Kubeconfig: kubeconfigPath(l.st.Dir, s.Name), Server: l.st.server(s.Name), LabDir: l.st.Dir})
+		}
+	}
+	return info
 }
 
 // applyHubApplication creates the Application that syncs the hub folder.

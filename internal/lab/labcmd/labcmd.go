@@ -86,12 +86,17 @@ func helperCommand(cmd *cobra.Command) ([]string, error) {
 	return append([]string{exe}, names...), nil
 }
 
-// extraProcesses is the hook for per-cluster background processes: the
-// KubeVirt/CDI simulator registers itself here once it exists (see
-// docs/lab.md, "Adding a background process per cluster").
-func extraProcesses(helper []string) func(lab.Cluster) []lab.ProcessSpec {
-	_ = helper
-	return nil
+// planImages returns the plan's diskProtection.image, if any: the kubelet
+// simulation runs it with the gitover binary too.
+func planImages(planPath string) ([]string, error) {
+	p, err := readPlan(planPath)
+	if err != nil {
+		return nil, err
+	}
+	if img := p.Spec.DiskProtection.Image; img != "" {
+		return []string{img}, nil
+	}
+	return nil, nil
 }
 
 // writeSamples copies the demo repository and plans embedded in the
@@ -133,9 +138,10 @@ func newUpCommand(o *options) *cobra.Command {
 	cfg := lab.Config{}
 	var timeout time.Duration
 	var topology string
+	var simulations, waitApps bool
 	cmd := &cobra.Command{
 		Use:   "up",
-		Short: "Start the lab and wait until the hub Application is synced",
+		Short: "Start the lab and wait until the hub Application and the Applications it generates are Synced and Healthy",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := signalContext(cmd.Context())
@@ -162,7 +168,14 @@ func newUpCommand(o *options) *cobra.Command {
 				}
 			}
 			cfg.Helper = helper
-			cfg.ExtraProcesses = extraProcesses(helper)
+			if simulations {
+				images, err := planImages(cfg.PlanFile)
+				if err != nil {
+					return err
+				}
+				WithSimulations(&cfg, helper[0], images...)
+				cfg.WaitApplications = waitApps
+			}
 			cfg.Logger = o.logger(cmd.ErrOrStderr())
 			l, err := lab.New(cfg)
 			if err != nil {
@@ -185,6 +198,8 @@ func newUpCommand(o *options) *cobra.Command {
 	f.StringVar(&cfg.BinDir, "bin", "", "directory with the tools from `make tools` (default $GITOVER_LAB_BIN, the executable's directory, or ./bin)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
 	f.BoolVar(&cfg.KeepOnFailure, "keep-on-failure", false, "leave the processes running when up fails (for debugging; lab down stops them)")
+	f.BoolVar(&simulations, "simulations", true, "run the kubelet and KubeVirt/CDI simulations and the replicators on the spokes (without them, no Pod runs and no VM syncs)")
+	f.BoolVar(&waitApps, "wait-apps", true, "with --simulations: also wait until the Applications the hub generates are Synced and Healthy")
 	return cmd
 }
 

@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gitover/gitover/internal/lab"
+	"github.com/gitover/gitover/internal/sim/kubeletsim"
+	"github.com/gitover/gitover/internal/sim/kubevirtsim"
 )
 
 func TestCommandTree(t *testing.T) {
@@ -22,7 +27,7 @@ func TestCommandTree(t *testing.T) {
 	serve, _, err := cmd.Find([]string{"serve-git"})
 	require.NoError(t, err)
 	assert.True(t, serve.Hidden, "serve-git is a hidden helper")
-	for _, flag := range []string{"plan", "repo", "hub-path", "topology", "bin", "timeout", "keep-on-failure"} {
+	for _, flag := range []string{"plan", "repo", "hub-path", "topology", "bin", "timeout", "keep-on-failure", "simulations", "wait-apps"} {
 		up, _, _ := cmd.Find([]string{"up"})
 		assert.NotNil(t, up.Flags().Lookup(flag), "up --%s", flag)
 	}
@@ -147,4 +152,58 @@ func TestServeGitNeedsDir(t *testing.T) {
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	require.ErrorContains(t, cmd.Execute(), "--dir")
+}
+
+func TestSimulations(t *testing.T) {
+	cfg := lab.Config{}
+	WithSimulations(&cfg, "/opt/gitover", "registry.example.com/dr/gitover:v2")
+	require.NotNil(t, cfg.PrepareCluster)
+	require.NotNil(t, cfg.ExtraProcesses)
+	assert.Empty(t, cfg.ExtraProcesses(lab.Cluster{Name: "hub", Hub: true}), "nothing is simulated on the hub")
+
+	dr1 := lab.Cluster{Name: "dr1", Kubeconfig: "/lab/kubeconfig/dr1.yaml", LabDir: "/lab",
+		Peers: []lab.Cluster{{Name: "dr2", Kubeconfig: "/lab/kubeconfig/dr2.yaml"}}}
+	specs := cfg.ExtraProcesses(dr1)
+	byName := map[string]lab.ProcessSpec{}
+	for _, s := range specs {
+		assert.Equal(t, "/opt/gitover", s.Path)
+		byName[s.Name] = s
+	}
+	require.Len(t, byName, 3)
+	kubelet := strings.Join(byName["sim-kubelet-dr1"].Args, " ")
+	assert.Contains(t, kubelet, "sim kubelet --kubeconfig /lab/kubeconfig/dr1.yaml")
+	assert.Contains(t, kubelet, "--gitover-bin /opt/gitover")
+	assert.Contains(t, kubelet, "--images ghcr.io/gitover/gitover,registry.example.com/dr/gitover:v2", "gitover's image and the plan's")
+	assert.Contains(t, kubelet, "--log-dir /lab/logs/pods/dr1")
+	assert.Contains(t, strings.Join(byName["sim-kubevirt-dr1"].Args, " "), "sim kubevirt --kubeconfig /lab/kubeconfig/dr1.yaml --cluster-name dr1 --install-crds=false")
+	assert.Contains(t, strings.Join(byName["sim-replicate-dr2-to-dr1"].Args, " "),
+		"sim replicate --from-kubeconfig /lab/kubeconfig/dr2.yaml --from-name dr2 --to-kubeconfig /lab/kubeconfig/dr1.yaml --to-name dr1")
+
+	// The sim commands the specs name exist in the binary's command tree.
+	root := &cobra.Command{Use: "gitover"}
+	sim := kubevirtsim.NewCommand()
+	sim.AddCommand(kubeletsim.NewCommand())
+	root.AddCommand(sim)
+	for _, s := range specs {
+		c, rest, err := root.Find(s.Args)
+		require.NoError(t, err, s.Name)
+		require.NoError(t, c.ParseFlags(rest), s.Name)
+	}
+}
+
+func TestPlanImages(t *testing.T) {
+	dir := t.TempDir()
+	_, plan, err := writeSamples(dir, "single")
+	require.NoError(t, err)
+	images, err := planImages(plan)
+	require.NoError(t, err)
+	assert.Empty(t, images, "the demo plan uses gitover's default image")
+	data, err := os.ReadFile(plan)
+	require.NoError(t, err)
+	custom := strings.Replace(string(data), "    enabled: true\n", "    enabled: true\n    image: registry.example.com/dr/gitover:v2\n", 1)
+	require.NotEqual(t, string(data), custom)
+	require.NoError(t, os.WriteFile(plan, []byte(custom), 0o644))
+	images, err = planImages(plan)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"registry.example.com/dr/gitover:v2"}, images)
 }
