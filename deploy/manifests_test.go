@@ -177,26 +177,26 @@ const (
 )
 
 // controllerNeeds is THE list of what the controller may do. Every entry
-// must be granted, and nothing else may be granted.
+// must be granted, nothing else may be granted, and every entry must be
+// asked for by a +kubebuilder:rbac marker in controllers/ (but leader
+// election's, marked fromMarkers=false, which controller-runtime needs).
 var controllerNeeds = []struct {
 	group, resource, verbs string
 	scope                  scope
+	fromMarkers            bool
 }{
-	{"gitover.io", "drplans", "get list watch update patch", clusterWide},
-	{"gitover.io", "failovers", "get list watch create update patch", clusterWide},
-	{"gitover.io", "drplans/status", "get update patch", clusterWide},
-	{"gitover.io", "failovers/status", "get update patch", clusterWide},
-	{"gitover.io", "drplans/finalizers", "update", clusterWide},
-	{"gitover.io", "failovers/finalizers", "update", clusterWide},
-	{"cluster.open-cluster-management.io", "placements", "get list watch", clusterWide},
-	{"cluster.open-cluster-management.io", "placementdecisions", "get list watch", clusterWide},
-	{"cluster.open-cluster-management.io", "managedclusters", "get list watch", clusterWide},
-	{"argoproj.io", "applications", "get list watch patch", clusterWide},
-	{"argoproj.io", "applicationsets", "get list watch patch", clusterWide},
-	{"", "events", "create patch", clusterWide},
-	{"events.k8s.io", "events", "create patch", clusterWide},
-	{"coordination.k8s.io", "leases", "get create update", systemOnly},
-	{"", "secrets", "get", inPlanNS},
+	{"gitover.io", "drplans", "get list watch", clusterWide, true},
+	{"gitover.io", "failovers", "get list watch", clusterWide, true},
+	{"gitover.io", "drplans/status", "get update patch", clusterWide, true},
+	{"gitover.io", "failovers/status", "get update patch", clusterWide, true},
+	{"cluster.open-cluster-management.io", "placementdecisions", "get list watch", clusterWide, true},
+	{"cluster.open-cluster-management.io", "managedclusters", "get list watch", clusterWide, true},
+	{"argoproj.io", "applications", "get list watch patch", clusterWide, true},
+	{"argoproj.io", "applicationsets", "get list watch patch", clusterWide, true},
+	{"events.k8s.io", "events", "create patch", clusterWide, true},
+	{"", "events", "create patch", clusterWide, false},
+	{"coordination.k8s.io", "leases", "get create update", systemOnly, false},
+	{"", "secrets", "get", inPlanNS, true},
 }
 
 // controllerMustNot are rights the controller must not have, anywhere.
@@ -208,12 +208,16 @@ var controllerMustNot = []struct {
 	{"", "secrets", "list", "shop"},       // only by name, uncached
 	{"", "secrets", "watch", "shop"},      //
 	{"coordination.k8s.io", "leases", "get", "kube-system"},
-	{"gitover.io", "drplans", "delete", ""}, // never deletes plans
+	{"gitover.io", "drplans", "update", ""}, // specs are never written
+	{"gitover.io", "drplans", "delete", ""},
+	{"gitover.io", "failovers", "update", ""},
+	{"gitover.io", "failovers", "create", ""}, // Failovers are requested, not made up
 	{"gitover.io", "failovers", "delete", ""},
 	{"argoproj.io", "applications", "update", ""}, // patches annotations only
 	{"argoproj.io", "applications", "delete", ""},
 	{"argoproj.io", "applicationsets", "update", ""},
 	{"cluster.open-cluster-management.io", "placements", "patch", ""}, // placements change through Git
+	{"cluster.open-cluster-management.io", "placementdecisions", "patch", ""},
 	{"", "pods", "get", systemNamespace},
 	{"", "configmaps", "get", systemNamespace},
 }
@@ -355,6 +359,7 @@ func TestRBACCoversControllerMarkers(t *testing.T) {
 	}
 	a := newAuthorizer(t, install(t), planNamespace(t, "shop"))
 	markers := 0
+	marked := map[string]bool{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -379,6 +384,7 @@ func TestRBACCoversControllerMarkers(t *testing.T) {
 				}
 				for res := range strings.SplitSeq(opts["resources"], ";") {
 					for verb := range strings.SplitSeq(opts["verbs"], ";") {
+						marked[group+"|"+res+"|"+verb] = true
 						ns := opts["namespace"]
 						if group == "" && res == "secrets" {
 							ns = "shop" // Secrets are granted per DRPlan namespace
@@ -391,7 +397,17 @@ func TestRBACCoversControllerMarkers(t *testing.T) {
 		require.NoError(t, sc.Err())
 		require.NoError(t, fh.Close())
 	}
+	require.Positive(t, markers, "controllers/ has no +kubebuilder:rbac markers")
 	t.Logf("%d markers checked", markers)
+	for _, n := range controllerNeeds {
+		if !n.fromMarkers {
+			continue
+		}
+		for verb := range strings.FieldsSeq(n.verbs) {
+			assert.True(t, marked[n.group+"|"+n.resource+"|"+verb],
+				"the install grants %s %q/%s but no reconciler asks for it: drop it (least privilege)", verb, n.group, n.resource)
+		}
+	}
 }
 
 // planNamespace builds rbac/plan-namespace for namespace ns, as
